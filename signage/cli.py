@@ -1,0 +1,124 @@
+"""The ``signage`` command: argparse subcommands that call into the layers, and nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from signage import __version__
+from signage.board.slides import (
+    SAMPLE_SIZES,
+    build_stack,
+    parse_moment,
+    read_item,
+    render_item,
+    render_samples,
+    save_frame,
+)
+from signage.compose import BoardInfo
+from signage.errors import SignageError
+from signage.layout import Size
+from signage.model import board_timezone
+
+
+def _size(text: str) -> Size:
+    try:
+        return Size.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="signage", description="Controller for public electronic bulletin boards."
+    )
+    parser.add_argument("--version", action="version", version=f"signage {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    render = sub.add_parser("render", help="compose one item into a PNG (headless)")
+    render.add_argument("--layout", required=True, help="template name, e.g. announcement")
+    render.add_argument("--item", required=True, type=Path, help="item JSON file")
+    render.add_argument("--size", required=True, type=_size, help="screen size WxH, e.g. 1920x1080")
+    render.add_argument("--rotate", type=int, default=0, help="0, 90, 180 or 270 degrees clockwise")
+    render.add_argument("--at", help="time to show, ISO 8601 (default: now)")
+    render.add_argument("--board-name", default=BoardInfo().name, help="commune or board name")
+    render.add_argument("--timezone", default=None, help="board time zone (default Asia/Ho_Chi_Minh)")
+    render.add_argument("--logo", type=Path, help="logo image for templates that show one")
+    render.add_argument("--fonts", type=Path, help="fonts.toml to use instead of the shipped one")
+    render.add_argument("--layouts", type=Path, help="layouts folder instead of the shipped one")
+    render.add_argument("--out", required=True, type=Path, help="PNG file to write")
+    render.add_argument("--report", type=Path, help="also write a JSON report of every text box")
+
+    samples = sub.add_parser("samples", help="render the shipped sample slides at every board size")
+    samples.add_argument("--out", type=Path, default=Path("out/samples"), help="folder for PNGs")
+    samples.add_argument("--at", help="time to show, ISO 8601 (default: now)")
+    samples.add_argument("--board-name", default="UBND xã Sa Thầy", help="commune or board name")
+
+    sub.add_parser("fonts", help="list the font families and the fallback chain")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv``; return the process exit code (0 ok, 2 error)."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "render":
+            return _render(args)
+        if args.command == "samples":
+            return _samples(args)
+        if args.command == "fonts":
+            return _fonts()
+    except SignageError as exc:
+        print(f"signage: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"signage: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def _render(args: argparse.Namespace) -> int:
+    stack = build_stack(args.fonts, args.layouts)
+    item = read_item(args.item)
+    board = BoardInfo(name=args.board_name, tz=board_timezone(args.timezone), logo=args.logo)
+    frame = render_item(
+        stack.composer,
+        item,
+        args.size,
+        parse_moment(args.at, args.timezone),
+        item_dir=args.item.resolve().parent,
+        layout=args.layout,
+        rotate=args.rotate,
+        board=board,
+    )
+    save_frame(frame, args.out, args.report)
+    for error in frame.errors:
+        print(f"signage: warning: {error}", file=sys.stderr)
+    return 0
+
+
+def _samples(args: argparse.Namespace) -> int:
+    stack = build_stack()
+    board = BoardInfo(name=args.board_name)
+    written = render_samples(stack.composer, args.out, parse_moment(args.at), board)
+    sizes = ", ".join(f"{s.width}x{s.height}" for s in SAMPLE_SIZES)
+    print(f"Rendered {len(written)} sample slides ({sizes}) into {args.out.resolve()}/")
+    for png, frame in written:
+        note = "; ".join(str(e) for e in frame.errors)
+        print(f"  {png.name}" + (f"  ({note})" if note else ""))
+    return 0
+
+
+def _fonts() -> int:
+    stack = build_stack()
+    registry = stack.composer.typesetter.registry
+    chain = [registry.default_family, *registry.fallback]
+    print(json.dumps({"chain": chain, "families": registry.families()}, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

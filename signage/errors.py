@@ -1,0 +1,80 @@
+"""Typed errors shared by every layer.
+
+Each error carries a stable machine-readable ``code`` (never reworded once released: hubs,
+reports and technicians match on it) and a message a technician can act on. Codes are grouped
+by the part of the system that raises them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable error codes. The value is what appears in reports, logs and acks."""
+
+    # content model
+    CONTENT_INVALID = "content.invalid"
+    CONTENT_JSON = "content.json"
+    # text and fonts
+    TEXT_RAQM_MISSING = "text.raqm_missing"
+    TEXT_FONT_CONFIG = "text.font_config"
+    TEXT_FONT_MISSING = "text.font_missing"
+    TEXT_GLYPH_MISSING = "text.glyph_missing"
+    # layouts
+    LAYOUT_UNKNOWN = "layout.unknown"
+    LAYOUT_INVALID = "layout.invalid"
+    LAYOUT_FIELD_MISSING = "layout.field_missing"
+    # assets
+    ASSET_MISSING = "asset.missing"
+    ASSET_UNREADABLE = "asset.unreadable"
+    ASSET_IMAGE_BROKEN = "asset.image_broken"
+    ASSET_IMAGE_TOO_LARGE = "asset.image_too_large"
+    ASSET_QR_TOO_LONG = "asset.qr_too_long"
+    # command line and configuration
+    USAGE = "usage"
+
+
+class SignageError(Exception):
+    """Base of every error the board raises on purpose.
+
+    ``code`` is stable; ``message`` is for people; ``path`` names the bad field or file
+    when there is one (``fields.title``, ``layouts/news-photo.json``).
+    """
+
+    def __init__(self, code: ErrorCode, message: str, *, path: str | None = None) -> None:
+        self.code = code
+        self.message = message
+        self.path = path
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{where}{self.message} [{self.code.value}]"
+
+    def as_dict(self) -> dict[str, str]:
+        """Return the error as a JSON-ready dict with ``code``, ``message`` and, if known, ``path``."""
+        out = {"code": self.code.value, "message": self.message}
+        if self.path:
+            out["path"] = self.path
+        return out
+
+
+class ContentError(SignageError):
+    """An item or bundle does not follow docs/content.md."""
+
+
+class FontError(SignageError):
+    """A font, the font registry or the shaping engine is unusable."""
+
+
+class LayoutError(SignageError):
+    """A layout template is unknown or malformed."""
+
+
+class AssetError(SignageError):
+    """An asset (image, logo) is missing, unreadable, broken or too large."""
+
+
+class UsageError(SignageError):
+    """A command-line argument is wrong."""
