@@ -45,7 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--rotate", type=int, default=0, help="0, 90, 180 or 270 degrees clockwise")
     render.add_argument("--at", help="time to show, ISO 8601 (default: now)")
     render.add_argument("--board-name", default=BoardInfo().name, help="commune or board name")
-    render.add_argument("--timezone", default=None, help="board time zone (default Asia/Ho_Chi_Minh)")
+    render.add_argument(
+        "--timezone", default=None, help="board time zone (default Asia/Ho_Chi_Minh)"
+    )
     render.add_argument("--logo", type=Path, help="logo image for templates that show one")
     render.add_argument("--fonts", type=Path, help="fonts.toml to use instead of the shipped one")
     render.add_argument("--layouts", type=Path, help="layouts folder instead of the shipped one")
@@ -116,7 +118,9 @@ def _fonts() -> int:
     stack = build_stack()
     registry = stack.composer.typesetter.registry
     chain = [registry.default_family, *registry.fallback]
-    print(json.dumps({"chain": chain, "families": registry.families()}, ensure_ascii=False, indent=2))
+    print(
+        json.dumps({"chain": chain, "families": registry.families()}, ensure_ascii=False, indent=2)
+    )
     return 0
 
 

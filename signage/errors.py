@@ -53,7 +53,7 @@ class SignageError(Exception):
         return f"{where}{self.message} [{self.code.value}]"
 
     def as_dict(self) -> dict[str, str]:
-        """Return the error as a JSON-ready dict with ``code``, ``message`` and, if known, ``path``."""
+        """Return the error as JSON-ready data: ``code``, ``message`` and, if known, ``path``."""
         out = {"code": self.code.value, "message": self.message}
         if self.path:
             out["path"] = self.path

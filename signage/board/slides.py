@@ -37,7 +37,7 @@ def build_stack(
     layouts: Path | None = None,
     extra_font_dirs: Iterable[Path] = (),
 ) -> Stack:
-    """Return a ready Composer built from fonts.toml and the layouts folder (shipped ones by default).
+    """Return a ready Composer from fonts.toml and a layouts folder (the shipped ones by default).
 
     Raises FontError when fonts or RAQM are unusable and LayoutError for a malformed template.
     """
@@ -65,7 +65,8 @@ def parse_moment(text: str | None, tz_name: str | None = None) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise UsageError(
-            ErrorCode.USAGE, f"--at: expected ISO 8601 such as 2026-11-21T08:00:00+07:00, got {text!r}"
+            ErrorCode.USAGE,
+            f"--at: expected ISO 8601 such as 2026-11-21T08:00:00+07:00, got {text!r}",
         ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=tz)
 
@@ -75,7 +76,9 @@ def read_item(path: Path) -> Item:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ContentError(ErrorCode.CONTENT_JSON, f"cannot read item file: {exc.strerror}", path=str(path)) from exc
+        raise ContentError(
+            ErrorCode.CONTENT_JSON, f"cannot read item file: {exc.strerror}", path=str(path)
+        ) from exc
     try:
         return load_item_json(raw)
     except ContentError as exc:
@@ -118,7 +121,9 @@ def save_frame(frame: Frame, out: Path, report: Path | None = None) -> None:
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         partial = report.with_name(report.name + ".part")
-        partial.write_text(json.dumps(frame.report(), ensure_ascii=False, indent=2), encoding="utf-8")
+        partial.write_text(
+            json.dumps(frame.report(), ensure_ascii=False, indent=2), encoding="utf-8"
+        )
         partial.replace(report)
 
 
@@ -128,7 +133,11 @@ def sample_items() -> list[Path]:
 
 
 def render_samples(
-    composer: Composer, out_dir: Path, at: datetime, board: BoardInfo, sizes: Iterable[Size] = SAMPLE_SIZES
+    composer: Composer,
+    out_dir: Path,
+    at: datetime,
+    board: BoardInfo,
+    sizes: Iterable[Size] = SAMPLE_SIZES,
 ) -> list[tuple[Path, Frame]]:
     """Render every sample item at every size into ``out_dir``; return (png, frame) pairs.
 

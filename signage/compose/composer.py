@@ -8,9 +8,7 @@ each error with its stable code. Invalid items and unknown templates are refused
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from signage.compose.images import (
 )
 from signage.errors import AssetError, ErrorCode, SignageError
 from signage.layout import Background, LayoutLibrary, PlacedBox, Rect, Scene, Size
+from signage.lru import LRU
 from signage.model import DEFAULT_TIMEZONE, FieldValue, Item
 from signage.text import TextBlock, TextStyle, Typesetter
 
@@ -39,7 +38,7 @@ SEVERITY_LABELS = {
     "Moderate": "CẢNH BÁO",
     "Minor": "LƯU Ý",
 }
-TICKER_SEPARATOR = "   •   "
+TICKER_SEPARATOR = "      "  # a wide gap: the strip adds no characters of its own
 _IMAGE_CACHE_SIZE = 48
 
 
@@ -122,26 +121,6 @@ class Frame:
         }
 
 
-class _Cache:
-    def __init__(self, size: int) -> None:
-        self._data: OrderedDict[Hashable, Image.Image] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Image.Image | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Image.Image) -> None:
-        with self._lock:
-            self._data[key] = value
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-
-
 class Composer:
     """Turns items into slides with a typesetter and a layout library.
 
@@ -159,7 +138,7 @@ class Composer:
         self.typesetter = typesetter
         self.library = library
         self.max_image_pixels = max_image_pixels
-        self._images = _Cache(_IMAGE_CACHE_SIZE)
+        self._images: LRU[Image.Image] = LRU(_IMAGE_CACHE_SIZE)
 
     def render(
         self,
@@ -177,7 +156,8 @@ class Composer:
         """
         template = self.library.get(item.template)
         template.check(item.fields)
-        scene = self.library.lay_out(item.template, size.rotated(rotate), item.fields)
+        has = frozenset({"logo"}) if board.logo is not None else frozenset()
+        scene = self.library.lay_out(item.template, size.rotated(rotate), item.fields, has)
         return self.draw(scene, item.fields, now, board, assets, rotate)
 
     def draw(
@@ -258,7 +238,9 @@ class Composer:
         try:
             stamp = os.stat(path).st_mtime_ns
         except OSError as exc:
-            raise AssetError(ErrorCode.ASSET_MISSING, "asset file not found", path=path.name) from exc
+            raise AssetError(
+                ErrorCode.ASSET_MISSING, "asset file not found", path=path.name
+            ) from exc
         key = ("picture", path, stamp, size, fit)
         cached = self._images.get(key)
         if cached is None:
@@ -320,7 +302,7 @@ class Composer:
     def ticker_block(self, text: str, style: TextStyle, height: int) -> TextBlock:
         """Return ``text`` set on one unbroken line sized to a strip ``height`` px tall.
 
-        Line breaks in the text become a bullet separator; nothing is truncated (the strip
+        Line breaks in the text become a wide gap; nothing is truncated (the strip
         scrolls on the board).
         """
         one_line = TICKER_SEPARATOR.join(p.strip() for p in text.splitlines() if p.strip())
@@ -350,13 +332,17 @@ class Composer:
         else:
             top = rect.y
         if clip is None:
-            self.typesetter.draw(draw, block, (rect.x, top), rect.width, box.style.color, box.style.align)
+            self.typesetter.draw(
+                draw, block, (rect.x, top), rect.width, box.style.color, box.style.align
+            )
             return
         # A ticker's line runs past its strip: draw it on a strip-sized layer, then paste.
         layer = clip.crop(rect.as_box())
         layer_draw = ImageDraw.Draw(layer)
         align = box.style.align if block.width <= rect.width else "left"
-        self.typesetter.draw(layer_draw, block, (0, top - rect.y), rect.width, box.style.color, align)
+        self.typesetter.draw(
+            layer_draw, block, (0, top - rect.y), rect.width, box.style.color, align
+        )
         clip.paste(layer, (rect.x, rect.y))
 
     def _clock(

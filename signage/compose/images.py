@@ -72,7 +72,9 @@ def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
             ErrorCode.ASSET_IMAGE_BROKEN, f"not a readable image: {exc}", path=path.name
         ) from exc
     if image.mode not in ("RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        image = image.convert(
+            "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
+        )
     return image
 
 
@@ -106,9 +108,16 @@ def placeholder(box: Size) -> Image.Image:
         line = max(1, side // 12)
         draw.rectangle(frame, outline=(150, 155, 162), width=line)
         draw.polygon(
-            [(frame[0] + line, frame[3] - line), (cx - side // 4, cy), (cx + side // 3, frame[3] - line)],
+            [
+                (frame[0] + line, frame[3] - line),
+                (cx - side // 4, cy),
+                (cx + side // 3, frame[3] - line),
+            ],
             fill=(150, 155, 162),
         )
         r = side // 6
-        draw.ellipse((cx + side // 3 - r, cy - side // 3 - r, cx + side // 3 + r, cy - side // 3 + r), fill=(150, 155, 162))
+        draw.ellipse(
+            (cx + side // 3 - r, cy - side // 3 - r, cx + side // 3 + r, cy - side // 3 + r),
+            fill=(150, 155, 162),
+        )
     return image

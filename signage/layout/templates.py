@@ -22,6 +22,7 @@ from signage.layout.geometry import Rect, Size
 from signage.model import FieldValue
 from signage.text import TextStyle
 
+BOARD_THINGS = frozenset({"@logo"})  # when_field values that ask about the board, not the item
 BOX_KINDS = frozenset({"text", "image", "clock", "qr", "ticker", "logo", "banner"})
 FIELD_TYPES = frozenset({"text", "image", "enum", "datetime", "url"})
 _WHEN_KEYS = frozenset(
@@ -206,7 +207,9 @@ class Template:
             if spec.type == "enum" and value not in spec.values:
                 allowed = ", ".join(spec.values)
                 raise ContentError(
-                    ErrorCode.CONTENT_INVALID, f"expected one of {allowed}, got {value!r}", path=path
+                    ErrorCode.CONTENT_INVALID,
+                    f"expected one of {allowed}, got {value!r}",
+                    path=path,
                 )
             if spec.type == "datetime":
                 try:
@@ -271,12 +274,21 @@ class LayoutLibrary:
             )
         return template
 
-    def lay_out(self, name: str, size: Size, fields: Mapping[str, FieldValue]) -> Scene:
+    def lay_out(
+        self,
+        name: str,
+        size: Size,
+        fields: Mapping[str, FieldValue],
+        board_has: frozenset[str] = frozenset(),
+    ) -> Scene:
         """Return template ``name`` laid out for a ``size`` screen showing ``fields``.
 
         Boxes whose optional field is absent are left out; included strips (the ticker) take
-        their edge only when their field is present. Raises LayoutError for an unknown template.
+        their edge only when their field is present; regions with ``when_field: "@logo"`` only
+        when ``board_has`` contains ``"logo"``. Raises LayoutError for an unknown template.
         """
+        present = {k: v for k, v in fields.items() if v not in (None, "")}
+        present.update({f"@{thing}": True for thing in board_has})
         template = self.get(name)
         variant = template.variant_for(size)
         fills: list[Fill] = []
@@ -300,7 +312,7 @@ class LayoutLibrary:
             fills.extend(inner.fills)
             boxes.extend(inner.boxes)
         colours = template.colours(fields)
-        _place(variant.root, area, size, fields, colours, {}, fills, boxes)
+        _place(variant.root, area, size, present, colours, {}, fills, boxes)
         return Scene(size, template.name, variant.name, tuple(fills), tuple(boxes))
 
     def lay_out_region(
@@ -359,7 +371,7 @@ def _place(
 
 
 def _split(children: Sequence[_Region], length: int) -> list[int]:
-    """Return each child's extent: sized ones get max(rel, min_px) (capped), fill ones share the rest."""
+    """Return each child's extent: sized ones max(rel, min_px) capped, fill ones share the rest."""
     fixed: dict[int, int] = {}
     for i, child in enumerate(children):
         if child.size is not None:
@@ -391,7 +403,9 @@ def _colour(value: object, colours: Mapping[str, str], where: str = "") -> str:
     if text.startswith("$"):
         resolved = colours.get(text[1:])
         if resolved is None:
-            raise LayoutError(ErrorCode.LAYOUT_INVALID, f"unknown palette colour {text}", path=where)
+            raise LayoutError(
+                ErrorCode.LAYOUT_INVALID, f"unknown palette colour {text}", path=where
+            )
         return resolved
     return text
 
@@ -621,8 +635,18 @@ def _parse_region(
     reader.keys(
         data,
         path,
-        {"name", "size", "min_px", "max_px", "padding", "direction", "background", "box",
-         "regions", "when_field"},
+        {
+            "name",
+            "size",
+            "min_px",
+            "max_px",
+            "padding",
+            "direction",
+            "background",
+            "box",
+            "regions",
+            "when_field",
+        },
     )
     size = data.get("size")
     if size is not None:
@@ -645,7 +669,7 @@ def _parse_region(
         for i, c in enumerate(raw_children)
     )
     when_field = data.get("when_field")
-    if when_field is not None and when_field not in fields:
+    if when_field is not None and when_field not in fields and when_field not in BOARD_THINGS:
         raise reader.fail(f"{path}.when_field", "not one of the template's fields")
     return _Region(
         name=str(data.get("name", "")),

@@ -72,7 +72,10 @@ def _ignorable(ch: str) -> bool:
 
 
 def require_raqm() -> None:
-    """Return None when Pillow can shape text with RAQM; raise FontError (text.raqm_missing) if not."""
+    """Return None when Pillow can shape text with RAQM.
+
+    Raises FontError (text.raqm_missing) when it cannot.
+    """
     if not features.check_feature("raqm"):
         raise FontError(
             ErrorCode.TEXT_RAQM_MISSING,
@@ -139,7 +142,9 @@ class FontRegistry:
                 families.setdefault(spec.name.casefold(), spec)
         table = data.get("families", {})
         if not isinstance(table, dict):
-            raise FontError(ErrorCode.TEXT_FONT_CONFIG, "[families] must be a table", path=str(config))
+            raise FontError(
+                ErrorCode.TEXT_FONT_CONFIG, "[families] must be a table", path=str(config)
+            )
         for name, weights in table.items():
             families[name.casefold()] = _family_from_config(name, weights, config)
         default = data.get("default_family", "Be Vietnam Pro")
@@ -179,7 +184,7 @@ class FontRegistry:
         return face
 
     def chain(self, family: str | None, weight: int = REGULAR) -> tuple[FontFace, ...]:
-        """Return the faces to try in order: ``family`` then the fallback families, at ``weight``."""
+        """Return the faces to try in order: ``family`` then the fallbacks, at ``weight``."""
         primary = self.face(family, weight)
         rest = [self.face(name, weight) for name in self.fallback]
         return (primary, *(f for f in rest if f.path != primary.path))
@@ -192,9 +197,7 @@ class FontRegistry:
             if font is not None:
                 self._fonts.move_to_end(key)
                 return font
-            font = ImageFont.truetype(
-                str(face.path), size, layout_engine=ImageFont.Layout.RAQM
-            )
+            font = ImageFont.truetype(str(face.path), size, layout_engine=ImageFont.Layout.RAQM)
             if face.variable:
                 _set_weight(font, face.weight)
             self._fonts[key] = font
@@ -222,10 +225,8 @@ def _set_weight(font: ImageFont.FreeTypeFont, weight: int) -> None:
     for axis in axes:
         name = axis["name"]
         label = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
-        if label.lower() == "weight":
-            values.append(max(axis["minimum"], min(axis["maximum"], weight)))
-        else:
-            values.append(axis["default"])
+        low, high, default = axis["minimum"] or 0, axis["maximum"] or 0, axis["default"] or 0
+        values.append(max(low, min(high, weight)) if label.lower() == "weight" else default)
     font.set_variation_by_axes(values)
 
 
@@ -276,7 +277,7 @@ def _file_from_entry(entry: object, config: Path, where: str) -> Path:
         base = Path(next(iter(spec.submodule_search_locations)))
     else:
         raise FontError(ErrorCode.TEXT_FONT_CONFIG, "package must be a string", path=where)
-    path = (base / entry["file"]).resolve()
+    path = (base / str(entry["file"])).resolve()
     if not path.is_file():
         raise FontError(ErrorCode.TEXT_FONT_MISSING, f"font file not found: {path}", path=where)
     return path

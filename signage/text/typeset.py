@@ -9,10 +9,8 @@ truncated.
 
 from __future__ import annotations
 
-import threading
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +18,7 @@ import regex
 from PIL import ImageDraw
 
 from signage.errors import ErrorCode, SignageError
+from signage.lru import LRU
 from signage.text.fonts import REGULAR, FontFace, FontRegistry
 
 ELLIPSIS = "…"
@@ -119,26 +118,6 @@ class _Segment:
     tail: str  # trailing whitespace, dropped at the end of a line
 
 
-class _LRU:
-    def __init__(self, size: int) -> None:
-        self._data: OrderedDict[Hashable, object] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> object | None:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: object) -> None:
-        with self._lock:
-            self._data[key] = value
-            if len(self._data) > self._size:
-                self._data.popitem(last=False)
-
-
 def clusters(text: str) -> list[str]:
     """Return ``text`` cut into extended grapheme clusters."""
     return list(_CLUSTER.findall(text))
@@ -149,10 +128,10 @@ class Typesetter:
 
     def __init__(self, registry: FontRegistry) -> None:
         self.registry = registry
-        self._widths = _LRU(_CACHE_SIZE * 8)
-        self._blocks = _LRU(_CACHE_SIZE)
-        self._runs = _LRU(_CACHE_SIZE)
-        self._extents = _LRU(_CACHE_SIZE)
+        self._widths: LRU[float] = LRU(_CACHE_SIZE * 8)
+        self._blocks: LRU[TextBlock] = LRU(_CACHE_SIZE)
+        self._runs: LRU[tuple[tuple[str, FontFace], ...]] = LRU(_CACHE_SIZE)
+        self._extents: LRU[tuple[int, int]] = LRU(_CACHE_SIZE * 4)
 
     # -- runs -----------------------------------------------------------------------------
 
@@ -165,7 +144,7 @@ class Typesetter:
         key = ("runs", text, family, weight)
         cached = self._runs.get(key)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached
         chain = self.registry.chain(family, weight)
         pieces: list[tuple[str, FontFace]] = []
         for cluster in clusters(text):
@@ -210,7 +189,7 @@ class Typesetter:
         key = (text, family, weight, size)
         cached = self._widths.get(key)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached
         total = 0.0
         for piece, face in self.runs(text, family, weight):
             total += self.registry.font(face, size).getlength(piece)
@@ -225,14 +204,16 @@ class Typesetter:
         )
         return Line(runs, sum(r.width for r in runs))
 
-    def extents(self, lines: Sequence[Line], family: str | None, weight: int, size: int) -> tuple[int, int]:
+    def extents(
+        self, lines: Sequence[Line], family: str | None, weight: int, size: int
+    ) -> tuple[int, int]:
         """Return (ascent, descent) in px: the ink of ``lines`` and of the reference text."""
         key = ("ref", family, weight, size)
         ref = self._extents.get(key)
         if ref is None:
             ref = self._ink(self.line(_REFERENCE, family, weight, size))
             self._extents.put(key, ref)
-        ascent, descent = ref  # type: ignore[misc]
+        ascent, descent = ref
         for line in lines:
             a, d = self._ink(line)
             ascent, descent = max(ascent, a), max(descent, d)
@@ -250,7 +231,7 @@ class Typesetter:
                 _, top, _, bottom = font.getbbox(run.text, anchor="ls")
                 cached = (int(-top), int(bottom))
                 self._extents.put(key, cached)
-            a, d = cached  # type: ignore[misc]
+            a, d = cached
             ascent, descent = max(ascent, a), max(descent, d)
         return ascent, descent
 
@@ -267,7 +248,7 @@ class Typesetter:
         key = (text, style, width, height)
         cached = self._blocks.get(key)
         if cached is not None:
-            return cached  # type: ignore[return-value]
+            return cached
         lo, hi = max(1, style.min_size), max(style.min_size, style.max_size)
         best: TextBlock | None = None
         while lo <= hi:
@@ -292,6 +273,8 @@ class Typesetter:
             return None
         if style.max_lines and len(lines) > style.max_lines:
             return None
+        if any(line.width > width for line in lines):
+            return None  # only unwrapped lines can be wider than the box
         block = self._block(lines, style, size, truncated=False, text=text)
         return block if block.height <= height else None
 
@@ -346,14 +329,21 @@ class Typesetter:
                 hi = mid - 1
         return "".join(parts[:best]), "".join(parts[best:])
 
-    def _truncate(self, text: str, style: TextStyle, width: int, height: int, size: int) -> TextBlock:
+    def _truncate(
+        self, text: str, style: TextStyle, width: int, height: int, size: int
+    ) -> TextBlock:
         lines = self._wrap(text, style, width, size, allow_split=True) or []
         probe = self._block(lines[:1], style, size, truncated=True, text=text)
         room = 1 + max(0, (height - probe.ascent - probe.descent) // max(1, probe.pitch))
         keep = min(len(lines), room, style.max_lines or room)
-        kept = lines[:keep]
+        kept = [
+            line if line.width <= width else self._with_ellipsis(line.text, style, width, size)
+            for line in lines[:keep]
+        ]
         if keep < len(lines) or not kept:
             last = kept[-1].text if kept else ""
+            if last.endswith(ELLIPSIS):
+                last = last[: -len(ELLIPSIS)]
             kept = [*kept[:-1], self._with_ellipsis(last, style, width, size)]
         return self._block(kept, style, size, truncated=True, text=text)
 
