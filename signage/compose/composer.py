@@ -244,7 +244,7 @@ class Composer:
         key = ("picture", path, stamp, size, fit)
         cached = self._images.get(key)
         if cached is None:
-            cached = fit_image(load_image(path, self.max_image_pixels), size, fit)
+            cached = fit_image(load_image(path, self.max_image_pixels, size), size, fit)
             self._images.put(key, cached)
         return cached
 
@@ -365,8 +365,8 @@ class Composer:
             sized = TextStyle(
                 family=style.family,
                 weight=style.weight if index == 0 else max(400, style.weight - 200),
-                min_size=style.min_size,
-                max_size=max(style.min_size, round(style.max_size * weight / shown[0][1])),
+                min_size=max(8, round(style.min_size * weight / shown[0][1])),
+                max_size=max(8, round(style.max_size * weight / shown[0][1])),
                 max_lines=1,
                 line_spacing=1.0,
             )

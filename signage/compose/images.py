@@ -14,6 +14,7 @@ from signage.layout import Fit, Size
 DEFAULT_MAX_PIXELS = 40_000_000  # a 8K x 5K photo; anything larger is refused before decoding
 
 AssetResolver = Callable[[str], Path]
+_ORIENTATION = 0x0112
 
 
 def folder_assets(folder: Path) -> AssetResolver:
@@ -37,8 +38,13 @@ def folder_assets(folder: Path) -> AssetResolver:
     return resolve
 
 
-def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(
+    path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, at_least: Size | None = None
+) -> Image.Image:
     """Return the image in ``path`` decoded, EXIF-oriented, as RGB or RGBA.
+
+    With ``at_least``, a JPEG may be decoded at a reduced scale that still covers that size on
+    both sides (much faster for camera photos shown on a small box).
 
     Raises AssetError: asset.image_too_large when its header declares more than ``max_pixels``
     (checked before decoding, so a decompression bomb costs nothing), asset.image_broken when
@@ -55,14 +61,21 @@ def load_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
                         f"image is {width}x{height} pixels, more than the limit of {max_pixels}",
                         path=path.name,
                     )
-                if opened.format == "JPEG":
-                    opened.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                if opened.format == "JPEG" and at_least is not None:
+                    want = (at_least.width, at_least.height)
+                    if opened.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8):
+                        want = (at_least.height, at_least.width)  # stored sideways
+                    opened.draft("RGB", want)
                 opened.load()
                 image = ImageOps.exif_transpose(opened)
     except AssetError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise AssetError(ErrorCode.ASSET_IMAGE_TOO_LARGE, str(exc), path=path.name) from exc
+        raise AssetError(
+            ErrorCode.ASSET_IMAGE_TOO_LARGE,
+            f"image declares more pixels than the limit of {max_pixels} ({exc})",
+            path=path.name,
+        ) from exc
     except FileNotFoundError as exc:
         raise AssetError(ErrorCode.ASSET_MISSING, "asset file not found", path=path.name) from exc
     except PermissionError as exc:
