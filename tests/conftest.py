@@ -13,10 +13,10 @@ import pytest
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-from signage.board.slides import Stack, build_stack  # noqa: E402
-from signage.compose import BoardInfo, Composer  # noqa: E402
-from signage.resources import data_dir  # noqa: E402
-from signage.text import FontRegistry, Typesetter  # noqa: E402
+from signage.board.slides import Stack, build_stack
+from signage.compose import BoardInfo, Composer
+from signage.resources import data_dir
+from signage.text import FontRegistry, Typesetter
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = data_dir("layouts") / "samples"

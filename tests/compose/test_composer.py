@@ -28,6 +28,7 @@ from signage.resources import data_dir
 
 SAMPLES = data_dir("layouts") / "samples"
 PLACEHOLDER_GREY = (72, 76, 82)
+LANDSCAPE = Size(1920, 1080)
 
 
 def _png_header_only(width: int, height: int) -> bytes:
@@ -48,7 +49,7 @@ def _render(
     now: datetime,
     item: Item,
     folder: Path,
-    size: Size = Size(1920, 1080),
+    size: Size = LANDSCAPE,
     rotate: int = 0,
 ) -> Frame:
     return composer.render(item, size, now, board, folder_assets(folder), rotate)
@@ -133,7 +134,7 @@ def test_bad_image_shows_placeholder_and_reports(
     frame = _render(composer, board, now, _news(tmp_path, "photo.jpg"), tmp_path)
     (image_box,) = [b for b in frame.boxes if b.name == "image"]
     assert [e.code for e in image_box.errors] == [code]
-    x, y, w, h = image_box.rect.as_list()
+    x, y, _, _ = image_box.rect.as_list()
     assert frame.image.getpixel((x + 3, y + 3)) == PLACEHOLDER_GREY
     # The rest of the slide is still there.
     assert any(b.name == "title" and b.lines for b in frame.boxes)
