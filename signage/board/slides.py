@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -114,17 +114,26 @@ def save_frame(frame: Frame, out: Path, report: Path | None = None) -> None:
 
     Both are written to a temporary name and renamed, so a reader never sees half a file.
     """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".part")
-    frame.image.save(partial, format="PNG", optimize=False, compress_level=6)
-    partial.replace(out)
+    _write_atomically(out, lambda part: frame.image.save(part, format="PNG", compress_level=6))
     if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        partial = report.with_name(report.name + ".part")
-        partial.write_text(
-            json.dumps(frame.report(), ensure_ascii=False, indent=2), encoding="utf-8"
+        text = json.dumps(frame.report(), ensure_ascii=False, indent=2)
+        _write_atomically(report, lambda part: part.write_text(text, encoding="utf-8"))
+
+
+def _write_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """Write ``target`` through a temporary file renamed over it; raise UsageError for a folder."""
+    if target.is_dir():
+        raise UsageError(
+            ErrorCode.USAGE, "is a folder; give a file name such as slide.png", path=str(target)
         )
-        partial.replace(report)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    try:
+        write(partial)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def sample_items() -> list[Path]:

@@ -26,7 +26,7 @@ from signage.compose.images import (
     load_image,
     placeholder,
 )
-from signage.errors import AssetError, ErrorCode, SignageError
+from signage.errors import AssetError, ErrorCode, SignageError, UsageError
 from signage.layout import Background, LayoutLibrary, PlacedBox, Rect, Scene, Size
 from signage.lru import LRU
 from signage.model import DEFAULT_TIMEZONE, FieldValue, Item
@@ -151,9 +151,12 @@ class Composer:
     ) -> Frame:
         """Return ``item`` composed for a ``size`` screen turned ``rotate`` degrees clockwise.
 
-        Raises LayoutError for an unknown template and ContentError when the item's fields do not
-        suit the template. Asset and glyph problems do not raise: they are in the frame's report.
+        Raises LayoutError for an unknown template, ContentError when the item's fields do not
+        suit the template and UsageError for a rotation other than 0/90/180/270. Asset and glyph
+        problems do not raise: they are in the frame's report.
         """
+        if rotate not in _TRANSPOSE and rotate != 0:
+            raise UsageError(ErrorCode.USAGE, f"rotation must be 0, 90, 180 or 270 (got {rotate})")
         template = self.library.get(item.template)
         template.check(item.fields)
         has = frozenset({"logo"}) if board.logo is not None else frozenset()

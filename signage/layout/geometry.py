@@ -32,7 +32,7 @@ class Size:
     def parse(cls, text: str) -> Size:
         """Return the size written as ``WxH`` (e.g. ``1920x1080``); raise ValueError otherwise."""
         parts = text.lower().replace("×", "x").split("x")
-        if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        if len(parts) != 2 or not all(p.strip().isascii() and p.strip().isdigit() for p in parts):
             raise ValueError(f"expected WIDTHxHEIGHT such as 1920x1080, got {text!r}")
         width, height = (int(p) for p in parts)
         if not (16 <= width <= 16384 and 16 <= height <= 16384):

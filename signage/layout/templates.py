@@ -202,8 +202,10 @@ class Template:
                 continue
             if not isinstance(value, str):
                 raise ContentError(ErrorCode.CONTENT_INVALID, "expected a string", path=path)
-            if spec.required and spec.type == "text" and not value.strip():
-                raise ContentError(ErrorCode.CONTENT_INVALID, "must not be empty", path=path)
+            if not value.strip() and spec.type != "enum":  # enums list their values below
+                if spec.required:
+                    raise ContentError(ErrorCode.CONTENT_INVALID, "must not be empty", path=path)
+                continue  # an empty optional field is the same as an absent one
             if spec.type == "enum" and value not in spec.values:
                 allowed = ", ".join(spec.values)
                 raise ContentError(
@@ -245,20 +247,22 @@ class LayoutLibrary:
         Raises LayoutError (layout.invalid) naming the file and path of a malformed template.
         """
         templates: dict[str, Template] = {}
+        files: dict[str, Path] = {}
         for path in sorted(folder.glob("*.json")):
             template = parse_template(path)
             templates[template.name] = template
-        library = cls(templates)
+            files[template.name] = path
         for template in templates.values():
-            for variant in template.variants:
-                for inc in variant.includes:
+            for i, variant in enumerate(template.variants):
+                for j, inc in enumerate(variant.includes):
                     if inc.template not in templates:
                         raise LayoutError(
                             ErrorCode.LAYOUT_INVALID,
                             f"includes unknown template {inc.template!r}",
-                            path=str(path),
+                            path=f"{files[template.name].name}: "
+                            f"variants[{i}].include[{j}].template",
                         )
-        return library
+        return cls(templates)
 
     def names(self) -> list[str]:
         """Return the template names, sorted."""
@@ -519,9 +523,15 @@ def parse_template(path: Path) -> Template:
         str(k): {str(a): str(b) for a, b in reader.obj(v, f"themes.{k}").items()}
         for k, v in reader.obj(data.get("themes", {}), "themes").items()
     }
-    everything = {**palette, **{k: v for t in themes.values() for k, v in t.items()}}
-    for key, value in everything.items():
+    for key, value in palette.items():
         reader.colour(value, f"palette.{key}", {})
+    for theme, entries in themes.items():
+        for key, value in entries.items():
+            where = f"themes.{theme}.{key}"
+            if key not in palette:
+                raise reader.fail(where, "a theme may only override colours of the palette")
+            reader.colour(value, where, {})
+    everything = palette  # themes only override, so a $name valid here is valid in every theme
     theme_field = data.get("theme_field")
     if theme_field is not None and theme_field not in fields:
         raise reader.fail("theme_field", f"{theme_field!r} is not one of the template's fields")
