@@ -129,7 +129,7 @@ class FontRegistry:
         require_raqm()
         try:
             data = tomllib.loads(config.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise FontError(
                 ErrorCode.TEXT_FONT_CONFIG, f"cannot read font registry: {exc}", path=str(config)
             ) from exc
@@ -211,10 +211,18 @@ class FontRegistry:
             try:
                 face = uharfbuzz.Face(uharfbuzz.Blob.from_file_path(str(path)))
                 cached = frozenset(face.unicodes)
-            except Exception as exc:  # uharfbuzz raises plain exceptions for unreadable files
+                ImageFont.truetype(str(path), 12)  # what drawing will do; raises for junk
+            except Exception as exc:  # uharfbuzz and FreeType raise plain exceptions
                 raise FontError(
                     ErrorCode.TEXT_FONT_MISSING, f"cannot read font file: {exc}", path=str(path)
                 ) from exc
+            if not cached:
+                # uharfbuzz gives an empty face for a file that is not a font (an LFS pointer).
+                raise FontError(
+                    ErrorCode.TEXT_FONT_MISSING,
+                    "not a usable font file (it maps no characters)",
+                    path=str(path),
+                )
             self._coverage[path] = cached
         return cached
 
@@ -223,11 +231,22 @@ def _set_weight(font: ImageFont.FreeTypeFont, weight: int) -> None:
     axes = font.get_variation_axes()
     values: list[float] = []
     for axis in axes:
-        name = axis["name"]
-        label = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
         low, high, default = axis["minimum"] or 0, axis["maximum"] or 0, axis["default"] or 0
-        values.append(max(low, min(high, weight)) if label.lower() == "weight" else default)
+        values.append(max(low, min(high, weight)) if _axis_label(axis) == "weight" else default)
     font.set_variation_by_axes(values)
+
+
+def _has_weight_axis(font: ImageFont.FreeTypeFont) -> bool:
+    try:
+        axes = font.get_variation_axes()
+    except OSError:
+        return False  # not a variable font
+    return any(_axis_label(axis) == "weight" for axis in axes)
+
+
+def _axis_label(axis: Mapping[str, object]) -> str:
+    name = axis["name"]
+    return (name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)).lower()
 
 
 def _list_of_str(data: Mapping[str, object], key: str, config: Path) -> list[str]:
@@ -293,13 +312,19 @@ def _discover(folder: Path) -> list[_FamilySpec]:
         if path.suffix.lower() not in FONT_SUFFIXES or not path.is_file():
             continue
         try:
-            family, style = ImageFont.truetype(str(path), 12).getname()
+            font = ImageFont.truetype(str(path), 12)
+            family, style = font.getname()
         except OSError:
             continue  # not a font we can open: diagnostics report it, playback ignores it
         family = family or path.stem
+        words = (style or "regular").lower().replace("-", " ").split()
+        if "italic" in words or "oblique" in words:
+            continue  # an upright face is what boards show; italics would take its slot
         key = family.casefold()
         names.setdefault(key, family)
-        weight = _STYLE_WEIGHTS.get((style or "regular").replace(" ", "").lower(), REGULAR)
+        weight = _STYLE_WEIGHTS.get("".join(words), REGULAR)
+        if _has_weight_axis(font):
+            weight = 0  # a variable font: every weight comes from its wght axis
         found.setdefault(key, {}).setdefault(weight, path.resolve())
         # The file stem is a second name, so layouts can name a dropped file directly.
         stem_key = path.stem.casefold()

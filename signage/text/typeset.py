@@ -26,6 +26,8 @@ ELLIPSIS = "…"
 # and a descender, so spacing is the same for every Vietnamese line whatever its letters.
 _REFERENCE = "Ẫ Ỗ gỵ"
 _DASHES = frozenset("-\u2010\u2012\u2013\u2014\u2015")
+# No-break spaces glue numbers and names ("1 000 000 đồng"): never a line break.
+_NO_BREAK = frozenset("\u00a0\u2007\u202f\u2060")
 _CLUSTER = regex.compile(r"\X")
 _CACHE_SIZE = 4096
 
@@ -303,7 +305,7 @@ class Typesetter:
                     current = candidate + seg.tail
                     continue
                 if current.strip():
-                    out.append(self.line(current.rstrip(), fam, wt, size))
+                    out.append(self.line(_rstrip_breakable(current), fam, wt, size))
                 current = ""
                 body = seg.body
                 while self.width(body, fam, wt, size) > width:
@@ -313,7 +315,7 @@ class Typesetter:
                     out.append(self.line(head, fam, wt, size))
                 current = body + seg.tail
             if current.strip() or not out or not paragraph.strip():
-                out.append(self.line(current.rstrip(), fam, wt, size))
+                out.append(self.line(_rstrip_breakable(current), fam, wt, size))
         return out
 
     def _split(self, word: str, fam: str | None, wt: int, size: int, width: int) -> tuple[str, str]:
@@ -335,17 +337,22 @@ class Typesetter:
         lines = self._wrap(text, style, width, size, allow_split=True) or []
         probe = self._block(lines[:1], style, size, truncated=True, text=text)
         room = 1 + max(0, (height - probe.ascent - probe.descent) // max(1, probe.pitch))
-        keep = min(len(lines), room, style.max_lines or room)
-        kept = [
-            line if line.width <= width else self._with_ellipsis(line.text, style, width, size)
-            for line in lines[:keep]
-        ]
-        if keep < len(lines) or not kept:
-            last = kept[-1].text if kept else ""
-            if last.endswith(ELLIPSIS):
-                last = last[: -len(ELLIPSIS)]
-            kept = [*kept[:-1], self._with_ellipsis(last, style, width, size)]
-        return self._block(kept, style, size, truncated=True, text=text)
+        keep = max(1, min(len(lines), room, style.max_lines or room))
+        while True:
+            # Later lines may have deeper ink (Khmer subscripts) than the first: shrink until
+            # the block really fits, keeping at least one line.
+            kept = [
+                line if line.width <= width else self._with_ellipsis(line.text, style, width, size)
+                for line in lines[:keep]
+            ]
+            if keep < len(lines) or not kept:
+                last = kept[-1].text if kept else ""
+                last = last.removesuffix(ELLIPSIS)
+                kept = [*kept[:-1], self._with_ellipsis(last, style, width, size)]
+            block = self._block(kept, style, size, truncated=True, text=text)
+            if block.height <= height or keep <= 1:
+                return block
+            keep -= 1
 
     def _with_ellipsis(self, text: str, style: TextStyle, width: int, size: int) -> Line:
         parts = clusters(text.rstrip())
@@ -384,12 +391,24 @@ class Typesetter:
             baseline += block.pitch
 
 
+def _breakable_space(cluster: str) -> bool:
+    return cluster.isspace() and cluster not in _NO_BREAK
+
+
+def _rstrip_breakable(text: str) -> str:
+    """Return ``text`` without the breakable spaces at its end (no-break spaces stay)."""
+    end = len(text)
+    while end and _breakable_space(text[end - 1]):
+        end -= 1
+    return text[:end]
+
+
 def _segments(paragraph: str) -> list[_Segment]:
     """Return the unbreakable pieces of ``paragraph``: breaks follow spaces, hyphens and dashes."""
     out: list[_Segment] = []
     body, tail = "", ""
     for cluster in clusters(paragraph):
-        if cluster.isspace():
+        if _breakable_space(cluster):
             tail += cluster
             continue
         if tail:

@@ -236,12 +236,6 @@ def test_config_that_is_not_there_is_font_config(tmp_path: Path) -> None:
     assert caught.value.path == str(tmp_path / "fonts.toml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: FontRegistry.load catches only OSError and TOMLDecodeError; a fonts.toml that is "
-    "not UTF-8 (saved as Windows-1258 or UTF-16 by a Windows editor) escapes as a bare "
-    "UnicodeDecodeError instead of FontError text.font_config",
-)
 @pytest.mark.parametrize("encoding", ["cp1258", "utf-16"])
 def test_config_not_in_utf8_is_font_config(tmp_path: Path, encoding: str) -> None:
     # A Vietnamese comment, in the decomposed form Windows-1258 can encode.
@@ -282,12 +276,6 @@ def test_package_not_installed_says_what_to_install(tmp_path: Path) -> None:
     assert "pip install fontpkg-not-installed-here" in caught.value.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _coverage_of expects uharfbuzz to raise for an unreadable file, but it returns "
-    "an empty face: a corrupt configured font (or a Git LFS pointer) loads with empty "
-    "coverage, text silently falls back, and Pillow's bare OSError surfaces when it is drawn",
-)
 def test_configured_file_that_is_not_a_font_is_font_missing(tmp_path: Path) -> None:
     (tmp_path / "Broken.ttf").write_bytes(b"version https://git-lfs.github.com/spec/v1\n")
     config = write_config(tmp_path, _config(bvp='400 = { file = "Broken.ttf" }'))
@@ -377,11 +365,6 @@ def test_files_that_are_not_fonts_in_the_folder_are_ignored(tmp_path: Path) -> N
     assert tuple(face.family for face in loaded.chain(None)) == DEFAULT_CHAIN
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _discover registers a dropped variable font as a static weight-400 face "
-    "(variable=False), so bold text in it is set regular: its wght axis is never used",
-)
 def test_dropped_variable_font_gets_weight_from_its_axis(
     tmp_path: Path, registry: FontRegistry
 ) -> None:
@@ -397,12 +380,6 @@ def test_dropped_variable_font_gets_weight_from_its_axis(
     assert loaded.face("Noto Sans Khmer", BOLD).variable
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _discover maps an unknown style such as 'Bold Italic' or 'Italic' to weight "
-    "400, and the first file in name order wins: a dropped family with italics has its "
-    "regular face set in BoldItalic",
-)
 def test_dropped_family_with_italics_keeps_upright_regular_and_bold(
     tmp_path: Path, registry: FontRegistry
 ) -> None:

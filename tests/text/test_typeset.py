@@ -4,6 +4,7 @@ and properties over random Vietnamese, minority and Khmer text."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import unicodedata
 
@@ -135,7 +136,7 @@ SAME_IN_BOTH_FORMS = [
     "Ĕ ĕ Ŏ ŏ Ŭ ŭ Ĭ ĭ Ƀ ƀ Č č Ñ ñ",
     "ơ̆ ư̆ Ơ̆ Ư̆ ơ̆́ ư̆́ ơ̆̀ ư̆̃ ơ̆̉ ự̆ ĕ́ ŏ̀ ŭ̃ ĭ̉ ẹ̆",
     "Xin chào ƀuôn និង — Thông báo khẩn: Ợ ĕ́ ơ̆́",
-    "Người dân buôn Ƀuôn Đŏ̆ng họp lúc 8 giờ\nĐịa điểm: nhà rông ĭ́ ŭ̀",
+    "Người dân buôn Ƀuôn Đơ̆ng họp lúc 8 giờ\nĐịa điểm: nhà rông ĭ́ ŭ̀",
 ]
 
 
@@ -217,6 +218,22 @@ def test_runs_of_a_line_cover_its_text_and_switch_font_each_time(typesetter: Typ
         assert before.face != after.face
 
 
+def test_spaces_join_the_run_before_them(typesetter: Typesetter) -> None:
+    (line,) = typesetter.fit("ខ្មែរ និង ព្រះ", fixed(SIZE), 1000, 200).lines
+    assert [(run.text, run.face.family) for run in line.runs] == [("ខ្មែរ និង ព្រះ", KHMER_FONT)]
+    (line,) = typesetter.fit("ƀ ƀ chào", fixed(SIZE), 1000, 200).lines
+    assert [(run.text, run.face.family) for run in line.runs] == [("ƀ ƀ ", NOTO), ("chào", BVP)]
+
+
+def test_a_cluster_no_font_has_composed_is_set_decomposed(typesetter: Typesetter) -> None:
+    # No font of the chain has U+226E (not less-than), every one has '<' and U+0338.
+    assert not any(face.covers("\u226e") for face in typesetter.registry.chain(None))
+    (line,) = typesetter.fit("a ≮ b", fixed(SIZE), 500, 100).lines
+    assert nfc(line.text) == "a ≮ b"
+    assert "<\u0338" in line.text
+    assert typesetter.missing("a ≮ b", None, REGULAR) == ()
+
+
 def test_minority_letters_missing_from_be_vietnam_pro_fall_back_to_noto_sans(
     typesetter: Typesetter, registry: FontRegistry
 ) -> None:
@@ -272,12 +289,13 @@ def width_of(typesetter: Typesetter, text: str) -> int:
 
 
 def test_breaks_at_spaces_greedily(typesetter: Typesetter) -> None:
-    box = width_of(typesetter, "Thông báo lịch")
+    box = width_of(typesetter, "Thông báo: lịch")
     block = typesetter.fit(NOTICE, fixed(SIZE), box, 2000)
     lines = texts(block)
-    assert lines[0] == "Thông báo lịch"
+    assert lines[0] == "Thông báo: lịch"
+    assert len(lines) > 5
     assert not block.truncated
-    for line, after in zip(lines, lines[1:], strict=False):
+    for line, after in itertools.pairwise(lines):
         assert typesetter.width(line, None, REGULAR, SIZE) <= box
         # The next word would not have fitted: the break is as late as it can be.
         assert typesetter.width(f"{line} {after.split()[0]}", None, REGULAR, SIZE) > box
@@ -288,11 +306,21 @@ def test_breaks_at_spaces_greedily(typesetter: Typesetter) -> None:
 @pytest.mark.parametrize("dash", ["-", "\u2013", "\u2014"])
 def test_breaks_after_hyphens_and_dashes(typesetter: Typesetter, dash: str) -> None:
     text = f"Bắc{dash}Nam"
-    box = width_of(typesetter, f"Bắc{dash}")
+    # Room for one letter after the dash: only a break at the dash keeps both words whole.
+    box = width_of(typesetter, f"Bắc{dash}N")
     assert width_of(typesetter, "Nam") <= box < width_of(typesetter, text)
-    assert texts(typesetter.fit(text, fixed(SIZE), box, 500)) == [f"Bắc{dash}", "Nam"]
+    block = typesetter.fit(text, TextStyle(min_size=12, max_size=SIZE), box, 500)
+    assert (block.size, texts(block)) == (SIZE, [f"Bắc{dash}", "Nam"])
     # With room, the dash does not break anything.
     assert texts(typesetter.fit(text, fixed(SIZE), 1000, 500)) == [text]
+
+
+def test_a_leading_hyphen_is_not_a_break(typesetter: Typesetter) -> None:
+    # Room for "Nhiệt độ -": a hyphen that starts a word (a minus sign) must not be a break.
+    box = width_of(typesetter, "Nhiệt độ -")
+    assert width_of(typesetter, "-5 độ C") <= box < width_of(typesetter, "Nhiệt độ -5")
+    block = typesetter.fit("Nhiệt độ -5 độ C", fixed(SIZE), box, 500)
+    assert texts(block) == ["Nhiệt độ", "-5 độ C"]
 
 
 def test_a_space_and_a_hyphen_in_a_box_wide_enough_keep_one_line(typesetter: Typesetter) -> None:
@@ -320,19 +348,20 @@ def test_newline_is_a_hard_break_and_empty_lines_are_kept(
     assert block.height == block.ascent + block.descent + (len(lines) - 1) * block.pitch
 
 
-def test_a_long_nfd_word_breaks_between_clusters(typesetter: Typesetter) -> None:
-    word = nfd("ệ" * 30)
-    assert len(clusters(word)) == 30 and len(word) == 90
+@pytest.mark.parametrize("cluster", [nfd("ệ"), "ơ̆́", "ĕ́", nfd("Ự")])
+def test_a_long_word_breaks_between_clusters(typesetter: Typesetter, cluster: str) -> None:
+    word = cluster * 30
+    assert len(clusters(word)) == 30 and len(word) > 30
     box = 100
     block = typesetter.fit(word, fixed(SIZE), box, 2000)
     assert len(block.lines) > 2
     assert not block.truncated
-    assert "".join(texts(block)) == "ệ" * 30
+    assert "".join(texts(block)) == nfc(word)
     for line in block.lines:
-        assert line.text and set(clusters(line.text)) == {"ệ"}
+        assert line.text and set(clusters(line.text)) == {nfc(cluster)}
         assert line.width <= box
     for line in block.lines[:-1]:  # each line takes as many clusters as fit
-        assert typesetter.width(line.text + "ệ", None, REGULAR, SIZE) > box
+        assert typesetter.width(line.text + nfc(cluster), None, REGULAR, SIZE) > box
 
 
 def test_a_long_khmer_word_breaks_between_clusters(typesetter: Typesetter) -> None:
@@ -367,7 +396,8 @@ def test_above_the_minimum_size_no_word_is_split(typesetter: Typesetter) -> None
 def test_trailing_spaces_are_dropped_at_line_ends_only(typesetter: Typesetter) -> None:
     wide = typesetter.fit("  alpha   beta   ", fixed(SIZE), 1000, 500)
     assert texts(wide) == ["  alpha   beta"]
-    box = width_of(typesetter, "alpha   ")
+    box = max(width_of(typesetter, word) for word in ("alpha", "beta", "gamma")) + 2
+    assert width_of(typesetter, "beta gamma") > box
     narrow = typesetter.fit("alpha     beta  gamma", fixed(SIZE), box, 500)
     assert texts(narrow) == ["alpha", "beta", "gamma"]
     both = typesetter.fit("Họp  dân\tlúc 8 giờ ", fixed(SIZE), 1000, 500)
@@ -389,11 +419,27 @@ def test_without_wrap_only_newlines_break(typesetter: Typesetter) -> None:
     assert texts(block) == ["Một hai ba", "bốn năm"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _segments treats every str.isspace() cluster as a break, so a no-break space "
-    "(U+00A0, U+202F) breaks a line: '1\\u00a0000\\u00a0000 đồng' is cut after '1\\u00a0000'",
-)
+def test_without_wrap_the_size_shrinks_until_the_line_fits(typesetter: Typesetter) -> None:
+    text = "Thông báo khẩn cấp về bão số 9"
+    style = TextStyle(min_size=12, max_size=60, wrap=False)
+    block = typesetter.fit(text, style, 300, 200)
+    assert texts(block) == [text]
+    assert not block.truncated
+    assert 12 < block.size < 60
+    assert block.width <= 300
+    wider = typesetter.fit(text, dataclasses.replace(style, min_size=block.size + 1), 300, 200)
+    assert wider.truncated
+
+
+def test_without_wrap_a_line_too_long_is_cut_with_an_ellipsis(typesetter: Typesetter) -> None:
+    block = typesetter.fit(NOTICE, TextStyle(min_size=12, max_size=60, wrap=False), 200, 200)
+    (line,) = block.lines
+    assert block.truncated
+    assert line.text.endswith(ELLIPSIS)
+    assert line.width <= 200
+    assert NOTICE.startswith(line.text.removesuffix(ELLIPSIS))
+
+
 @pytest.mark.parametrize("glue", ["\u00a0", "\u202f"])
 def test_no_break_space_does_not_break(typesetter: Typesetter, glue: str) -> None:
     amount = f"1{glue}000{glue}000"
@@ -404,7 +450,7 @@ def test_no_break_space_does_not_break(typesetter: Typesetter, glue: str) -> Non
     assert any(amount in line for line in texts(block)), texts(block)
 
 
-# -- auto-fit ---------------------------------------------------------------------------------------
+# -- auto-fit ----------------------------------------------------------------------------------
 
 
 def fits_without_splitting(
@@ -511,11 +557,14 @@ def test_truncation_respects_max_lines(typesetter: Typesetter) -> None:
         check_truncated(block, text, 300, 2000)
 
 
-def test_truncation_of_a_long_nfd_word_keeps_whole_clusters(typesetter: Typesetter) -> None:
-    text = nfd("ệ" * 200)
+@pytest.mark.parametrize("cluster", [nfd("ệ"), "ơ̆́", "ĕ́"])
+def test_truncation_of_a_long_word_keeps_whole_clusters(
+    typesetter: Typesetter, cluster: str
+) -> None:
+    text = cluster * 200
     block = typesetter.fit(text, fixed(SIZE), 100, 60)
     kept = check_truncated(block, text, 100, 60)
-    assert kept and kept == "ệ" * len(clusters(kept))
+    assert kept and kept == nfc(cluster) * len(clusters(kept))
 
 
 def test_truncation_of_khmer_keeps_whole_clusters(typesetter: Typesetter) -> None:
@@ -526,12 +575,6 @@ def test_truncation_of_khmer_keeps_whole_clusters(typesetter: Typesetter) -> Non
     assert parts and parts == clusters(text)[: len(parts)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _truncate counts the lines that fit from the extents of the first line only; "
-    "a later line with deeper ink (Khmer subscripts) raises descent and pitch, so the block "
-    "overflows its box (and may be marked truncated with nothing cut and no ellipsis)",
-)
 @pytest.mark.parametrize(
     "text",
     ["Xin chào bà con\n" + "ក្រុង ព្រះ កម្ពុជា " * 6, "Xin chào bà con\nកម្ពុជា"],
@@ -545,6 +588,16 @@ def test_truncated_block_fits_its_box_whatever_the_later_lines(
     assert block.height <= height
     if block.truncated:
         assert block.lines[-1].text.endswith(ELLIPSIS)
+
+
+@pytest.mark.parametrize("width", range(90, 150, 6))
+def test_the_ellipsis_never_cuts_a_khmer_cluster(typesetter: Typesetter, width: int) -> None:
+    # Each cluster is a consonant and a spacing vowel sign that has its own advance.
+    text = "កាកីកុំកោ" * 40
+    block = typesetter.fit(text, fixed(SIZE), width, 50)
+    kept = check_truncated(block, text, width, 50)
+    parts = clusters(kept)
+    assert parts and parts == clusters(text)[: len(parts)]
 
 
 def test_a_box_smaller_than_one_line_still_shows_an_ellipsis(typesetter: Typesetter) -> None:
@@ -616,6 +669,26 @@ def test_drawn_ink_stays_inside_the_block_height(typesetter: Typesetter, text: s
     assert ink[3] <= pad + block.height
 
 
+@pytest.mark.parametrize("spacing", [1.0, 1.25, 1.6])
+def test_line_spacing_sets_the_pitch(typesetter: Typesetter, spacing: float) -> None:
+    block = typesetter.fit("Hai\ndòng\nba", fixed(30, line_spacing=spacing), 500, 1000)
+    assert len(block.lines) == 3
+    assert block.pitch == round((block.ascent + block.descent) * spacing)
+    assert block.height == block.ascent + block.descent + 2 * block.pitch
+
+
+def test_lines_are_drawn_one_pitch_apart(typesetter: Typesetter) -> None:
+    block = typesetter.fit("H\nH", fixed(40, line_spacing=1.5), 200, 1000)
+    pad = 10
+    image = Image.new("L", (200, block.height + 2 * pad), 0)
+    typesetter.draw(ImageDraw.Draw(image), block, (pad, pad), 200, fill=255)
+    rows = [y for y in range(image.height) if image.crop((0, y, 200, y + 1)).getbbox()]
+    tops = [rows[0]] + [b for a, b in itertools.pairwise(rows) if b - a > 1]
+    assert len(tops) == 2  # two separate letters
+    assert tops[1] - tops[0] == block.pitch
+    assert rows[-1] + 1 == pad + block.ascent + block.pitch  # H sits on the second baseline
+
+
 def test_alignment_moves_lines_within_the_box(typesetter: Typesetter) -> None:
     block = typesetter.fit("Thông báo", fixed(30), 400, 100)
     boxes = {}
@@ -675,7 +748,7 @@ _words = st.one_of(
 _separators = st.sampled_from(
     [" ", " ", " ", "  ", "-", "\u2013", "\u2014", " \u2014 ", "\n", "\n\n", ""]
 )
-vietnamese_texts = st.lists(st.tuples(_words, _separators), max_size=30).map(
+vietnamese_texts = st.lists(st.tuples(_words, _separators), min_size=1, max_size=30).map(
     lambda pairs: "".join(word + sep for word, sep in pairs)
 )
 styles = st.builds(
@@ -685,8 +758,8 @@ styles = st.builds(
     max_lines=st.integers(0, 4),
     weight=st.sampled_from([REGULAR, BOLD]),
 )
-widths = st.integers(48, 480)
-heights = st.integers(24, 320)
+widths = st.integers(48, 400)
+heights = st.integers(24, 600)
 PROPERTY = settings(max_examples=60, deadline=None)
 
 
@@ -732,3 +805,16 @@ def test_property_every_break_is_on_a_cluster_boundary(
         assert start in cuts and end in cuts
     if block.size > style.min_size:
         assert not splits_a_word(block, text)
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=vietnamese_texts, style=styles, width=widths, height=heights)
+def test_property_the_chosen_size_is_the_largest_that_fits(
+    registry: FontRegistry, text: str, style: TextStyle, width: int, height: int
+) -> None:
+    typesetter = Typesetter(registry)
+    block = typesetter.fit(text, style, width, height)
+    if block.truncated or block.size == style.max_size:
+        return
+    size = block.size + 1
+    assert not fits_without_splitting(typesetter, text, style, width, height, size)
