@@ -429,7 +429,7 @@ def _background(spec: Mapping[str, Any], colours: Mapping[str, str]) -> Backgrou
 
 def _box_style(spec: Mapping[str, Any], screen: Size, colours: Mapping[str, str]) -> BoxStyle:
     rel_min, rel_max = spec.get("size", [2.0, 8.0])
-    floor = int(spec.get("min_px", 8))
+    floor = int(spec.get("min_px", 10))
     min_size = max(floor, round(rel_min * screen.vmin))
     max_size = max(min_size, round(rel_max * screen.vmin))
     text = TextStyle(
