@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -73,6 +74,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _samples(args)
         if args.command == "fonts":
             return _fonts()
+    except BrokenPipeError:
+        # The reader went away (``signage samples | head``): nothing left to tell anyone.
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps interpreter exit quiet
+        return 1
     except SignageError as exc:
         print(f"signage: error: {exc}", file=sys.stderr)
         return 2
