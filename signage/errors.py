@@ -31,7 +31,13 @@ class ErrorCode(StrEnum):
     ASSET_IMAGE_BROKEN = "asset.image_broken"
     ASSET_IMAGE_TOO_LARGE = "asset.image_too_large"
     ASSET_QR_TOO_LONG = "asset.qr_too_long"
-    # command line and configuration
+    # content folders (folder mode)
+    FOLDER_INVALID = "folder.invalid"
+    # board configuration, play log, display
+    CONFIG_INVALID = "config.invalid"
+    STORE_FAILED = "store.failed"
+    DISPLAY_FAILED = "display.failed"
+    # command line
     USAGE = "usage"
 
 
@@ -74,6 +80,14 @@ class LayoutError(SignageError):
 
 class AssetError(SignageError):
     """An asset (image, logo) is missing, unreadable, broken or too large."""
+
+
+class ConfigError(SignageError):
+    """board.toml (or a command-line override) is invalid; ``path`` names the key."""
+
+
+class StoreError(SignageError):
+    """The data directory or its databases cannot be used."""
 
 
 class UsageError(SignageError):
