@@ -9,6 +9,7 @@ from signage.compose.composer import (
     Composer,
     Frame,
     LineReport,
+    TickerLayer,
 )
 from signage.compose.images import (
     DEFAULT_MAX_PIXELS,
@@ -31,6 +32,7 @@ __all__ = [
     "Frame",
     "LineReport",
     "LunarDate",
+    "TickerLayer",
     "can_chi_year",
     "fit_image",
     "folder_assets",

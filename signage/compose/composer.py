@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from math import ceil
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,6 +41,7 @@ SEVERITY_LABELS = {
 }
 TICKER_SEPARATOR = "      "  # a wide gap: the strip adds no characters of its own
 _IMAGE_CACHE_SIZE = 48
+_TICKER_SPEED = 2.5  # font sizes per second: about three characters a second at any size
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,22 @@ class BoxReport:
 
 
 @dataclass(frozen=True, slots=True)
+class TickerLayer:
+    """What the display needs to scroll a ticker box: the strip without its text, the whole line
+    as an RGBA image, where it goes, and how fast it moves.
+
+    ``rect`` is in content coordinates (before rotation); ``key`` is the same for the same text
+    and style, so the display keeps scrolling without a restart when the next slide has it too.
+    """
+
+    key: tuple[object, ...]
+    rect: Rect
+    backdrop: Image.Image
+    line: Image.Image
+    speed: float  # px per second
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """A composed slide: the image at the output size and the report of its boxes."""
 
@@ -103,6 +121,7 @@ class Frame:
     scene: Scene
     rotate: int
     boxes: tuple[BoxReport, ...]
+    tickers: tuple[TickerLayer, ...] = ()
 
     @property
     def errors(self) -> list[SignageError]:
@@ -148,6 +167,7 @@ class Composer:
         board: BoardInfo,
         assets: AssetResolver,
         rotate: int = 0,
+        layers: bool = False,
     ) -> Frame:
         """Return ``item`` composed for a ``size`` screen turned ``rotate`` degrees clockwise.
 
@@ -161,7 +181,7 @@ class Composer:
         template.check(item.fields)
         has = frozenset({"logo"}) if board.logo is not None else frozenset()
         scene = self.library.lay_out(item.template, size.rotated(rotate), item.fields, has)
-        return self.draw(scene, item.fields, now, board, assets, rotate)
+        return self.draw(scene, item.fields, now, board, assets, rotate, layers)
 
     def draw(
         self,
@@ -171,8 +191,12 @@ class Composer:
         board: BoardInfo,
         assets: AssetResolver,
         rotate: int = 0,
+        layers: bool = False,
     ) -> Frame:
-        """Return ``scene`` drawn with ``fields`` at time ``now`` (see :meth:`render`)."""
+        """Return ``scene`` drawn with ``fields`` at time ``now`` (see :meth:`render`).
+
+        With ``layers``, every scrolling line also comes as a :class:`TickerLayer` for the display.
+        """
         local = now.astimezone(board.tz)
         image = Image.new("RGB", (scene.size.width, scene.size.height))
         reports: list[BoxReport] = []
@@ -181,15 +205,16 @@ class Composer:
             if error is not None:
                 reports.append(BoxReport("background", "image", fill.rect, False, (error,), ()))
         draw = ImageDraw.Draw(image)
+        tickers: list[TickerLayer] | None = [] if layers else None
         for box in scene.boxes:
             if box.style.fill is not None:
                 draw.rectangle(_pil_box(box.rect), fill=box.style.fill)
-            report = self._box(image, draw, box, fields, local, board, assets)
+            report = self._box(image, draw, box, fields, local, board, assets, tickers)
             if report is not None:
                 reports.append(report)
         if rotate:
             image = image.transpose(_TRANSPOSE[rotate])
-        return Frame(image, scene, rotate, tuple(reports))
+        return Frame(image, scene, rotate, tuple(reports), tuple(tickers or ()))
 
     # -- backgrounds ------------------------------------------------------------------------
 
@@ -262,6 +287,7 @@ class Composer:
         local: datetime,
         board: BoardInfo,
         assets: AssetResolver,
+        tickers: list[TickerLayer] | None,
     ) -> BoxReport | None:
         inner = box.rect.inset(box.style.padding)
         if inner.width <= 0 or inner.height <= 0:
@@ -274,6 +300,7 @@ class Composer:
             if block.truncated and box.style.overflow == "ticker":
                 # Too long to stand still: the board scrolls it rather than cut it.
                 block = self.ticker_block(text, box.style.text, inner.height)
+                self._ticker_layer(image, block, inner, box, tickers)
                 self._draw_block(draw, block, inner, box, clip=image)
                 return self._report(box, [block], kind="ticker")
             self._draw_block(draw, block, inner, box)
@@ -283,8 +310,8 @@ class Composer:
             if not text.strip():
                 return None
             block = self.ticker_block(text, box.style.text, inner.height)
-            strip = Rect(inner.x, inner.y, inner.width, inner.height)
-            self._draw_block(draw, block, strip, box, clip=image)
+            self._ticker_layer(image, block, inner, box, tickers)
+            self._draw_block(draw, block, inner, box, clip=image)
             return self._report(box, [block])
         if box.kind == "clock":
             return self._clock(draw, box, inner, local)
@@ -319,6 +346,26 @@ class Composer:
             wrap=False,
         )
         return self.typesetter.fit(one_line, unwrapped, 10**7, height)
+
+    def _ticker_layer(
+        self,
+        image: Image.Image,
+        block: TextBlock,
+        rect: Rect,
+        box: PlacedBox,
+        tickers: list[TickerLayer] | None,
+    ) -> None:
+        if tickers is None:
+            return
+        backdrop = image.crop(rect.as_box())  # before the static text is drawn over it
+        gap = max(rect.height, block.size * 3)  # blank run between two passes of the text
+        width = max(1, ceil(block.width) + gap)
+        line = Image.new("RGBA", (width, rect.height), (0, 0, 0, 0))
+        top = (rect.height - block.height) // 2 if box.style.valign == "middle" else 0
+        self.typesetter.draw(ImageDraw.Draw(line), block, (0, top), width, box.style.color)
+        key = (block.lines[0].text if block.lines else "", block.size, box.style.color, rect.size)
+        speed = _TICKER_SPEED * block.size
+        tickers.append(TickerLayer(key, rect, backdrop, line, speed))
 
     def _draw_block(
         self,

@@ -79,6 +79,18 @@ class Rect:
             and other.bottom <= self.bottom
         )
 
+    def rotated(self, content: Size, degrees: int) -> Rect:
+        """Return where this rectangle of a ``content``-sized image lands after turning the image
+        ``degrees`` clockwise (0, 90, 180 or 270)."""
+        w, h = content.width, content.height
+        if degrees == 90:
+            return Rect(h - self.y - self.height, self.x, self.height, self.width)
+        if degrees == 180:
+            return Rect(w - self.x - self.width, h - self.y - self.height, self.width, self.height)
+        if degrees == 270:
+            return Rect(self.y, w - self.x - self.width, self.height, self.width)
+        return self
+
     def as_list(self) -> list[int]:
         """Return ``[x, y, width, height]`` for JSON reports."""
         return [self.x, self.y, self.width, self.height]
