@@ -90,5 +90,13 @@ class StoreError(SignageError):
     """The data directory or its databases cannot be used."""
 
 
+class FolderError(SignageError):
+    """A content folder (folder mode) cannot be applied; the old programme keeps playing."""
+
+
+class DisplayError(SignageError):
+    """The screen cannot be opened or used."""
+
+
 class UsageError(SignageError):
     """A command-line argument is wrong."""
