@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from signage import __version__
+from signage.board.agent import play
+from signage.board.config import load_config
 from signage.board.slides import (
     SAMPLE_SIZES,
     build_stack,
@@ -20,7 +23,7 @@ from signage.board.slides import (
     save_frame,
 )
 from signage.compose import BoardInfo
-from signage.errors import SignageError
+from signage.errors import ErrorCode, SignageError, UsageError
 from signage.layout import Size
 from signage.model import board_timezone
 
@@ -60,6 +63,17 @@ def _parser() -> argparse.ArgumentParser:
     samples.add_argument("--at", help="time to show, ISO 8601 (default: now)")
     samples.add_argument("--board-name", default="UBND xã Sa Thầy", help="commune or board name")
 
+    play = sub.add_parser("play", help="run the board: fullscreen slides from a content folder")
+    play.add_argument("--config", type=Path, help="board.toml (default: built-in defaults)")
+    play.add_argument("--content", type=Path, help="folder with items.json and its images")
+    play.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    play.add_argument("--size", type=_size, help="screen size WxH (overrides the config)")
+    play.add_argument("--rotate", type=int, help="0, 90, 180 or 270 (overrides the config)")
+    play.add_argument("--data-dir", type=Path, help="data folder (overrides the config)")
+    play.add_argument("--headless", action="store_true", help="no screen: SDL's offscreen driver")
+    play.add_argument("--exit-after", type=float, help="stop after this many seconds")
+    play.add_argument("--screenshot-dir", type=Path, help="write a PNG of each new slide here")
+
     sub.add_parser("fonts", help="list the font families and the fallback chain")
     return parser
 
@@ -74,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _samples(args)
         if args.command == "fonts":
             return _fonts()
+        if args.command == "play":
+            return _play(args)
     except BrokenPipeError:
         # The reader went away (``signage samples | head``): nothing left to tell anyone.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps interpreter exit quiet
@@ -116,6 +132,31 @@ def _samples(args: argparse.Namespace) -> int:
     for png, frame in written:
         note = "; ".join(str(e) for e in frame.errors)
         print(f"  {png.name}" + (f"  ({note})" if note else ""))
+    return 0
+
+
+def _play(args: argparse.Namespace) -> int:
+    config = load_config(args.config).with_overrides(
+        size=args.size,
+        rotate=args.rotate,
+        data_dir=args.data_dir,
+        fullscreen=False if args.windowed or args.headless else None,
+    )
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    if args.content is not None and not args.content.is_dir():
+        raise UsageError(ErrorCode.USAGE, "content folder not found", path=str(args.content))
+    stats = play(
+        config,
+        args.content,
+        headless=args.headless,
+        exit_after=args.exit_after,
+        screenshot_dir=args.screenshot_dir,
+    )
+    print(f"signage: played {stats.slides} slides, {stats.frames} frames, {stats.dropped} dropped")
     return 0
 
 

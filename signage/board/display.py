@@ -126,6 +126,7 @@ class Display:
         screenshot_dir: Path | None = None,
         chime: Path | None = None,
         on_shown: Callable[[Show, float], None] | None = None,
+        probe: Callable[[pygame.Surface], None] | None = None,
     ) -> None:
         self.requested = size
         self.fullscreen = fullscreen and not headless
@@ -136,6 +137,7 @@ class Display:
         self.screenshot_dir = screenshot_dir
         self.chime_path = chime
         self.on_shown = on_shown
+        self.probe = probe  # sees the screen after every drawn frame (tests and benchmarks)
         self.stats = DisplayStats()
         self.size = size or Size(1920, 1080)
         self._queue: queue.Queue[Message] = queue.Queue()
@@ -211,6 +213,8 @@ class Display:
             drew = self._draw(now)
             if drew:
                 self.stats.frames += 1
+                if self.probe is not None:
+                    self.probe(self._require_screen())
                 self.stats.work_ms.append((time.monotonic() - started) * 1000)
             if self._animating(now):
                 self._pace(last)

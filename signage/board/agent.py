@@ -1,0 +1,370 @@
+"""The board agent: builds every object and wires them together (see DESIGN.md, "Threads").
+
+pygame owns the main thread (:class:`Display`). One worker thread runs an asyncio loop with the
+jobs and the :class:`Conductor`, which decides what plays (the planner), composes the next slide
+in a small thread pool before it is due, posts it to the display, and writes the play log when
+the display reports a slide on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psutil
+
+from signage.board.config import BoardConfig
+from signage.board.display import Blank, Display, DisplayStats, Show, Stop, frame_to_surface
+from signage.board.folder import EMPTY, FolderWatcher, Programme, clean_snapshots
+from signage.board.jobs import ClockWatch, Jobs
+from signage.board.slides import build_stack
+from signage.compose import DEFAULT_MAX_PIXELS, BoardInfo, Composer
+from signage.errors import SignageError
+from signage.layout import Size
+from signage.model import Item, board_timezone, parse_item
+from signage.plan import Decision, RotationState, choose, must_interrupt, next_window_change
+from signage.store import PlayLog
+
+log = logging.getLogger("signage.agent")
+
+PREPARE_LEAD_S = 1.5  # compose the next slide this long before it is due
+WATCH_S = 2.0
+HEARTBEAT_S = 60.0
+CLEANUP_S = 6 * 3600.0
+IDLE_ITEM = {"id": "idle", "template": "clock", "fields": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What the display reported on screen: the decision behind it and its play-log row."""
+
+    decision: Decision
+    row: int | None
+
+
+class Conductor:
+    """Decides, prepares and logs slides. Lives on the worker thread's event loop."""
+
+    def __init__(
+        self,
+        config: BoardConfig,
+        composer: Composer,
+        display: Display,
+        playlog: PlayLog,
+        watcher: FolderWatcher | None,
+        loop: asyncio.AbstractEventLoop,
+        screen: Size,
+    ) -> None:
+        self.config = config
+        self.composer = composer
+        self.display = display
+        self.playlog = playlog
+        self.watcher = watcher
+        self.loop = loop
+        self.screen = screen
+        self.tz: ZoneInfo = board_timezone(config.timezone)
+        self.board = BoardInfo(name=config.name, tz=self.tz, logo=config.logo)
+        self.jobs = Jobs(loop, self.tz)
+        self.clock = ClockWatch()
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compose")
+        self.programme: Programme = EMPTY
+        self.alerts: tuple[Item, ...] = ()
+        self.state = RotationState()
+        self.on_screen: Shown | None = None
+        self.planned: Decision | None = None  # the decision composed and posted, not yet shown
+        self.idle_item = parse_item(IDLE_ITEM)
+        self._generation = 0
+
+    # -- start and stop -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Recover the play log, load the programme, schedule the jobs and show the first slide."""
+        closed = self.playlog.recover(self._now())
+        if closed:
+            log.info("playlog recovered open_rows=%d", closed)
+        if self.watcher is not None:
+            self.programme = self.watcher.load_now() or EMPTY
+        self.jobs.start()
+        if self.watcher is not None:
+            self.jobs.every("watch", WATCH_S, self._watch)
+        self.jobs.every("clock", WATCH_S, self._clock)
+        self.jobs.every("heartbeat", HEARTBEAT_S, self._heartbeat)
+        self.jobs.every("cleanup", CLEANUP_S, self._cleanup)
+        self._power()
+        await self.advance(self._now(), cut=True)
+
+    def stop(self) -> None:
+        """Stop the jobs, close the play log's open row and the pool."""
+        self.jobs.shutdown()
+        if self.on_screen is not None and self.on_screen.row is not None:
+            self.playlog.end(self.on_screen.row, self._now())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- deciding and preparing -------------------------------------------------------------------
+
+    async def advance(self, at: datetime, cut: bool = False) -> None:
+        """Decide the slide for moment ``at``, compose it and post it to show at ``at``."""
+        self._generation += 1
+        generation = self._generation
+        decision = choose(self.programme.items, self.alerts, at, self.tz, self.state)
+        self.state = decision.state
+        try:
+            show = await self.loop.run_in_executor(self.pool, self._compose, decision, at, cut)
+        except SignageError as exc:
+            # The programme was validated, so this is rare (e.g. a snapshot deleted by hand):
+            # skip the item and keep the current slide on screen.
+            log.error("compose failed item=%s reason=%s", _key(decision), exc)
+            self.jobs.at("advance", self._now() + timedelta(seconds=1), self._next)
+            return
+        if generation != self._generation:
+            return  # overtaken by an interruption while composing
+        self.planned = decision
+        self.display.post(show)
+        self._schedule(decision)
+
+    def _compose(self, decision: Decision, at: datetime, cut: bool) -> Show:
+        item = decision.item or self.idle_item
+        fields = dict(item.fields)
+        if self.programme.ticker and "ticker" not in fields:
+            template = self.composer.library.get(item.template)
+            if "ticker" in template.fields:
+                fields["ticker"] = self.programme.ticker
+        item = replace(item, fields=fields)
+        frame = self.composer.render(
+            item,
+            self.screen,
+            at,
+            self.board,
+            self.programme.resolver(),
+            self.config.rotate,
+            layers=True,
+        )
+        for error in frame.errors:
+            log.warning("slide error item=%s error=%s", item.id, error)
+        surface, tickers = frame_to_surface(frame)
+        delay = max(0.0, (at - self._now()).total_seconds())
+        emergency = decision.reason == "emergency" and not self._showing_emergency()
+        return Show(
+            key=_key(decision),
+            surface=surface,
+            tickers=tickers,
+            transition="cut" if cut or decision.reason == "emergency" else self.config.transition,
+            emergency=emergency,
+            at=time.monotonic() + delay,
+            token=decision,
+        )
+
+    def _schedule(self, decision: Decision) -> None:
+        prepare = decision.until - timedelta(seconds=PREPARE_LEAD_S)
+        self.jobs.at("advance", max(prepare, self._now()), self._next)
+        if decision.deadline is not None and decision.deadline < decision.until:
+            self.jobs.at("deadline", decision.deadline, self._deadline)
+        else:
+            self.jobs.cancel("deadline")
+
+    async def _next(self) -> None:
+        planned = self.planned
+        at = planned.until if planned is not None else self._now()
+        await self.advance(max(at, self._now()))
+
+    async def _deadline(self) -> None:
+        current = self.planned
+        item = current.item if current is not None else None
+        now = self._now()
+        if must_interrupt(item, self.programme.items, self.alerts, now, self.tz):
+            log.info("plan interrupted at=%s current=%s", now.isoformat(), _key(current))
+            await self.advance(now, cut=True)
+        elif current is not None:
+            self._schedule(replace(current, deadline=self._later_deadline(now)))
+
+    def _later_deadline(self, now: datetime) -> datetime | None:
+        return choose(self.programme.items, self.alerts, now, self.tz, self.state).deadline
+
+    def _showing_emergency(self) -> bool:
+        shown = self.on_screen
+        return shown is not None and shown.decision.reason == "emergency"
+
+    # -- what the display reports ---------------------------------------------------------------
+
+    def shown(self, show: Show, wall: float) -> None:
+        """Record that ``show`` reached the screen at ``wall`` (called on the loop thread)."""
+        decision = show.token
+        if not isinstance(decision, Decision):
+            return
+        moment = datetime.fromtimestamp(wall, self.tz)
+        if self.on_screen is not None and self.on_screen.row is not None:
+            self.playlog.end(self.on_screen.row, moment)
+        item = decision.item or self.idle_item
+        planned_end = max(decision.until, moment)
+        try:
+            row = self.playlog.start(item.id, item.template, decision.reason, moment, planned_end)
+        except SignageError as exc:
+            log.error("playlog write failed reason=%s", exc)
+            row = None
+        self.on_screen = Shown(decision, row)
+        log.info("slide shown item=%s reason=%s", item.id, decision.reason)
+
+    # -- jobs -----------------------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        if self.watcher is None:
+            return
+        programme = await self.loop.run_in_executor(self.pool, self.watcher.poll)
+        if programme is None:
+            return
+        self.programme = programme
+        await self._deadline()  # a new emergency or a removed item may have to cut in now
+        if self.planned is not None:
+            self._schedule(replace(self.planned, deadline=self._later_deadline(self._now())))
+
+    async def _clock(self) -> None:
+        jump = self.clock.check()
+        if jump:
+            log.warning("clock jump seconds=%.1f: replanning", jump)
+            self._power()
+            await self.advance(self._now(), cut=True)
+
+    def _heartbeat(self) -> None:
+        process = psutil.Process()
+        stats = self.display.stats
+        current = self.on_screen.decision if self.on_screen is not None else None
+        log.info(
+            "heartbeat item=%s cpu=%.1f rss_mb=%.1f slides=%d frames=%d dropped=%d",
+            _key(current),
+            process.cpu_percent(None),
+            process.memory_info().rss / 2**20,
+            stats.slides,
+            stats.frames,
+            stats.dropped,
+        )
+
+    def _cleanup(self) -> None:
+        removed = clean_snapshots(self._snapshots(), self.programme.assets)
+        if removed:
+            log.info("cache cleaned files=%d", removed)
+
+    def _snapshots(self) -> Path:
+        return self.config.data_dir / "assets"
+
+    def _power(self) -> None:
+        windows = self.config.power_on
+        if not windows:
+            return
+        now = self._now()
+        local = now.astimezone(self.tz)
+        on = any(window.contains(local) for window in windows)
+        self.display.post(Blank(not on))
+        command = self.config.power_on_command if on else self.config.power_off_command
+        if command:
+            try:
+                subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except OSError as exc:
+                log.error("power command failed command=%s reason=%s", command[0], exc)
+        change = next_window_change(windows, now, self.tz)
+        if change is not None:
+            self.jobs.at("power", change, self._power)
+
+    def _now(self) -> datetime:
+        return datetime.now(self.tz)
+
+
+def _key(decision: Decision | None) -> str:
+    if decision is None or decision.item is None:
+        return "idle"
+    return decision.item.id
+
+
+def play(
+    config: BoardConfig,
+    content: Path | None,
+    *,
+    headless: bool = False,
+    exit_after: float | None = None,
+    screenshot_dir: Path | None = None,
+) -> DisplayStats:
+    """Run the board until the window is closed, SIGTERM/SIGINT, or ``exit_after`` seconds.
+
+    Returns the display's statistics. Raises SignageError (fonts, layouts, display, data dir)
+    before anything is shown when the board cannot start.
+    """
+    stack = build_stack()
+    composer = stack.composer
+    tz = board_timezone(config.timezone)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    playlog = PlayLog(config.data_dir / "plays.sqlite", tz)
+    watcher = None
+    if content is not None:
+        watcher = FolderWatcher(
+            content, composer.library, config.data_dir / "assets", tz, DEFAULT_MAX_PIXELS
+        )
+    display = Display(
+        config.size,
+        fullscreen=config.fullscreen,
+        headless=headless,
+        output=config.output,
+        fps=config.fps,
+        transition_ms=config.transition_ms,
+        screenshot_dir=screenshot_dir,
+        chime=config.chime,
+    )
+    screen = display.open()
+    loop = asyncio.new_event_loop()
+    conductor = Conductor(config, composer, display, playlog, watcher, loop, screen)
+
+    def on_shown(show: Show, wall: float) -> None:
+        loop.call_soon_threadsafe(conductor.shown, show, wall)
+
+    display.on_shown = on_shown
+    ready = threading.Event()
+
+    def worker() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(conductor.start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=worker, name="board-worker", daemon=True)
+    thread.start()
+    previous = _on_signals(lambda: display.post(Stop()))
+    deadline = time.monotonic() + exit_after if exit_after is not None else None
+    try:
+        stats = display.run(deadline)
+    finally:
+        _restore_signals(previous)
+        ready.wait(timeout=10)
+        stop_done = threading.Event()
+
+        def stop() -> None:
+            conductor.stop()
+            loop.stop()
+            stop_done.set()
+
+        loop.call_soon_threadsafe(stop)
+        stop_done.wait(timeout=10)
+        thread.join(timeout=10)
+        playlog.close()
+        display.close()
+    return stats
+
+
+def _on_signals(handler: object) -> dict[int, object]:
+    previous: dict[int, object] = {}
+    if threading.current_thread() is not threading.main_thread():
+        return previous
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous[signum] = signal.signal(signum, lambda *_: handler())  # type: ignore[operator]
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)  # type: ignore[arg-type]
