@@ -109,12 +109,15 @@ def must_interrupt(
 ) -> bool:
     """Return True when the slide showing ``current`` (None: idle) must end at once.
 
-    That is when the current item is no longer eligible, when an emergency is eligible and the
-    current slide is not one, or when the idle slide is up and something became eligible.
+    That is when the current item left the programme (withdrawn, cancelled or changed) or is no
+    longer eligible, when an emergency is eligible and the current slide is not one, or when the
+    idle slide is up and something became eligible.
     """
     urgent = any(is_emergency(i) for i in eligible([*alerts, *items], now, tz))
     if current is None:
         return urgent or bool(eligible(items, now, tz))
+    if current not in alerts and current not in items:
+        return True
     if not current.is_eligible(now, tz):
         return True
     return urgent and not is_emergency(current)
