@@ -134,7 +134,8 @@ class Conductor:
     def _compose(self, decision: Decision, at: datetime, cut: bool) -> Show:
         item = decision.item or self.idle_item
         fields = dict(item.fields)
-        if self.programme.ticker and "ticker" not in fields:
+        # The board's ticker runs under every slide, but not under an emergency warning.
+        if self.programme.ticker and "ticker" not in fields and decision.reason != "emergency":
             template = self.composer.library.get(item.template)
             if "ticker" in template.fields:
                 fields["ticker"] = self.programme.ticker

@@ -144,7 +144,7 @@ class Display:
         self._screen: pygame.Surface | None = None
         self._current: Show | None = None
         self._previous: pygame.Surface | None = None
-        self._pending: Show | None = None
+        self._pending: list[Show] = []  # waiting for their moment, in order of ``at``
         self._transition_start = 0.0
         self._tickers: tuple[Ticker, ...] = ()
         self._ticker_since: dict[tuple[object, ...], float] = {}
@@ -246,8 +246,8 @@ class Display:
 
     def _idle_wait(self, now: float, deadline: float | None) -> float:
         wait = STATIC_WAKE_S
-        if self._pending is not None:
-            wait = min(wait, max(0.0, self._pending.at - now))
+        if self._pending:
+            wait = min(wait, max(0.0, self._pending[0].at - now))
         if deadline is not None:
             wait = min(wait, max(0.0, deadline - now))
         return wait
@@ -273,19 +273,21 @@ class Display:
             log.info("display blank=%s", message.on)
         elif message.emergency:
             # An accepted emergency replaces the screen in the next frame, whatever is going on.
-            self._pending = None
+            self._pending.clear()
             self._start(message, cut=True)
             if self._chime is not None:
                 self._chime.play()
-        elif self._pending is None or not self._pending.emergency:
-            self._pending = message
+        else:
+            self._pending.append(message)
+            self._pending.sort(key=lambda show: show.at)
 
     def _update(self, now: float) -> None:
-        pending = self._pending
-        in_transition = self._previous is not None
-        if pending is not None and now >= pending.at and not in_transition:
-            self._pending = None
-            self._start(pending, cut=pending.transition == "cut" or self._current is None)
+        if self._previous is not None or not self._pending or now < self._pending[0].at:
+            return
+        due = [show for show in self._pending if show.at <= now]
+        self._pending = [show for show in self._pending if show.at > now]
+        latest = due[-1]  # if several are due (the loop was busy), only the newest is worth showing
+        self._start(latest, cut=latest.transition == "cut" or self._current is None)
 
     def _start(self, show: Show, cut: bool) -> None:
         screen = self._require_screen()
@@ -342,6 +344,7 @@ class Display:
                 self._dirty = False
                 return True
             self._blend(screen, self._previous, current, progress)
+            self._draw_tickers(screen, now, update=False)  # a ticker keeps running through a fade
             pygame.display.flip()
             return True
         if self._dirty:

@@ -485,7 +485,7 @@ def jump_programme() -> tuple[list[Item], list[Item]]:
         make("always"),
         make("office", windows=[window([MON, TUE, WED, THU, FRI], "07:30", "17:00")]),
         make("night", Priority.PRIORITY, windows=[FRIDAY_NIGHT, window([SAT], "20:00", "24:00")]),
-        make("campaign", valid_from=SAT_0800 - timedelta(days=3), valid_until=SAT_0800 + US),
+        make("campaign", valid_from=SAT_0800 - timedelta(days=3), valid_until=SAT_0800 + timedelta(minutes=1)),
         make("drill", Priority.EMERGENCY, windows=[window([SUN], "09:00", "09:15")]),
     ]
     alerts = [
