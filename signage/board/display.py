@@ -15,7 +15,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pygame
@@ -56,6 +56,7 @@ class Show:
     emergency: bool = False
     at: float = 0.0
     token: object = None  # handed back to ``on_shown``
+    converted: bool = False  # surfaces already in the screen's format (set by the display)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +208,8 @@ class Display:
             animating = self._animating(now)
             self._events()
             self._receive(0.0 if animating else self._idle_wait(now, deadline))
+            if not animating:
+                last = time.monotonic()  # waiting on a static screen is not a dropped frame
             now = time.monotonic()
             started = now
             self._update(now)
@@ -278,7 +281,9 @@ class Display:
             if self._chime is not None:
                 self._chime.play()
         else:
-            self._pending.append(message)
+            # Convert to the screen's pixel format now, while the slide waits for its moment,
+            # so that starting the transition costs no frame.
+            self._pending.append(_converted(message))
             self._pending.sort(key=lambda show: show.at)
 
     def _update(self, now: float) -> None:
@@ -292,16 +297,7 @@ class Display:
     def _start(self, show: Show, cut: bool) -> None:
         screen = self._require_screen()
         old = self._current
-        surface = show.surface.convert()
-        show = Show(
-            show.key,
-            surface,
-            show.tickers,
-            show.transition,
-            show.emergency,
-            show.at,
-            show.token,
-        )
+        show = _converted(show)
         if old is not None and not cut and self.transition_s > 0:
             self._previous = screen.copy()
             self._transition_start = time.monotonic()
@@ -416,6 +412,16 @@ class Display:
         if self._screen is None:
             raise DisplayError(ErrorCode.DISPLAY_FAILED, "the display is not open")
         return self._screen
+
+
+def _converted(show: Show) -> Show:
+    """Return ``show`` with its surfaces in the screen's pixel format (fast to blit)."""
+    if show.converted:
+        return show
+    tickers = tuple(
+        replace(t, backdrop=t.backdrop.convert(), line=t.line.convert_alpha()) for t in show.tickers
+    )
+    return replace(show, surface=show.surface.convert(), tickers=tickers, converted=True)
 
 
 def _load_chime(path: Path) -> pygame.mixer.Sound | None:

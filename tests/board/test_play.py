@@ -37,11 +37,27 @@ def test_play_folder_emergency_and_back(tmp_path: Path) -> None:
     shutil.copytree(EXAMPLES / "xa-sa-thay", content)
     shots, data = tmp_path / "shots", tmp_path / "data"
     process = subprocess.Popen(
-        [sys.executable, "-m", "signage", "play", "--content", str(content), "--headless",
-         "--size", "640x360", "--exit-after", "60", "--screenshot-dir", str(shots),
-         "--data-dir", str(data)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "signage",
+            "play",
+            "--content",
+            str(content),
+            "--headless",
+            "--size",
+            "640x360",
+            "--exit-after",
+            "60",
+            "--screenshot-dir",
+            str(shots),
+            "--data-dir",
+            str(data),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_for(lambda: _shots(shots), 20, "the first slide")
         # A half-written, invalid programme is refused and the old one keeps playing.
