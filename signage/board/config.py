@@ -269,8 +269,9 @@ def _span(text: str, key: str) -> tuple[time, time]:
         raise ConfigError(
             ErrorCode.CONFIG_INVALID, f'expected "HH:MM-HH:MM", got {text!r}', path=key
         )
-    start, end = (_clock(p.strip(), key) for p in parts)
-    if start == end:
+    start_text, end_text = (p.strip() for p in parts)
+    start, end = _clock(start_text, key), _clock(end_text, key)
+    if start == end and end_text != "24:00":  # "00:00-24:00" is the whole day
         raise ConfigError(ErrorCode.CONFIG_INVALID, "start and end are the same", path=key)
     return start, end
 

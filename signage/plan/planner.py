@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -83,19 +83,25 @@ def choose(
     urgent = [i for i in eligible(everything, now, tz) if is_emergency(i)]
     pool = urgent or [i for i in eligible(items, now, tz) if not is_emergency(i)]
     if not pool:
-        idle_until = now + IDLE_REFRESH
+        idle_until = now.astimezone(UTC) + IDLE_REFRESH  # elapsed time, whatever the zone
         until = min(idle_until, deadline) if deadline is not None else idle_until
         return Decision(None, "idle", until, deadline, _pruned(state, everything))
     passes = dict(_pruned(state, everything).passes)
     for item in pool:
-        # The frontier is 0 after every step; an item back from a pause (or new) joins there.
-        passes[item.id] = max(passes.get(item.id, 0.0), 0.0)
+        # Passes of a pool stay within one step of its frontier (0 after every step); an item
+        # that is new or back from a pause joins at the frontier, a stale value is brought back.
+        step = 1.0 / WEIGHTS[item.priority]
+        passes[item.id] = min(max(passes.get(item.id, 0.0), 0.0), step)
     order = {item.id: index for index, item in enumerate(pool)}
     chosen = min(pool, key=lambda i: (passes[i.id], order[i.id]))
     frontier = passes[chosen.id]
     passes[chosen.id] += 1.0 / WEIGHTS[chosen.priority]
-    normalised = MappingProxyType({k: v - frontier for k, v in passes.items()})
-    until = now + timedelta(seconds=chosen.duration_s)
+    in_pool = {item.id for item in pool}
+    # Only the pool moves: items waiting out an emergency keep their places and resume there.
+    normalised = MappingProxyType(
+        {k: v - frontier if k in in_pool else v for k, v in passes.items()}
+    )
+    until = now.astimezone(UTC) + timedelta(seconds=chosen.duration_s)
     reason: Reason = "emergency" if urgent else "scheduled"
     return Decision(chosen, reason, until, deadline, RotationState(normalised))
 

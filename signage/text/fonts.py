@@ -24,7 +24,7 @@ from signage.errors import ErrorCode, FontError
 FONT_SUFFIXES = (".ttf", ".otf", ".ttc")
 REGULAR = 400
 BOLD = 700
-_FONT_CACHE_SIZE = 512
+_FONT_CACHE_SIZE = 96  # sized fonts kept open; each holds its shaping tables
 
 # Name-table style words and the weight they stand for, for fonts dropped into a folder.
 _STYLE_WEIGHTS = {

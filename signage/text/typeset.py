@@ -30,6 +30,7 @@ _DASHES = frozenset("-\u2010\u2012\u2013\u2014\u2015")
 _NO_BREAK = frozenset("\u00a0\u2007\u202f\u2060")
 _CLUSTER = regex.compile(r"\X")
 _CACHE_SIZE = 4096
+_REFERENCE_SIZE = 64  # px: the size at which auto-fit measures before settling
 
 Align = Literal["left", "center", "right"]
 
@@ -251,21 +252,76 @@ class Typesetter:
         cached = self._blocks.get(key)
         if cached is not None:
             return cached
-        lo, hi = max(1, style.min_size), max(style.min_size, style.max_size)
-        best: TextBlock | None = None
+        low, high = max(1, style.min_size), max(style.min_size, style.max_size)
+        # Search with widths measured once at a reference size and scaled (text advances are
+        # close to linear in size), then settle on the exact size with real measurements. This
+        # opens a handful of sized fonts per box instead of one per probed size: each sized font
+        # holds its own copy of the shaping tables, megabytes for Noto Sans.
+        lo, hi, guess = low, high, 0
         while lo <= hi:
             mid = (lo + hi) // 2
-            block = self._try(text, style, width, height, mid, allow_split=False)
-            if block is not None:
-                best, lo = block, mid + 1
+            if self._fits_estimate(text, style, width, height, mid):
+                guess, lo = mid, mid + 1
             else:
                 hi = mid - 1
+        best: TextBlock | None = None
+        size = max(low, guess)
+        while best is None and size >= low and guess:
+            best = self._try(text, style, width, height, size, allow_split=False)
+            size -= 1
+        while best is not None and best.size < high:
+            larger = self._try(text, style, width, height, best.size + 1, allow_split=False)
+            if larger is None:
+                break
+            best = larger
         if best is None:
             best = self._try(text, style, width, height, style.min_size, allow_split=True)
         if best is None:
             best = self._truncate(text, style, width, height, style.min_size)
         self._blocks.put(key, best)
         return best
+
+    def _fits_estimate(
+        self, text: str, style: TextStyle, width: int, height: int, size: int
+    ) -> bool:
+        """Return whether ``text`` probably fits at ``size``, from reference-size widths."""
+        fam, wt = style.family, style.weight
+        scale = size / _REFERENCE_SIZE
+
+        def wide(piece: str) -> float:
+            return self.width(piece, fam, wt, _REFERENCE_SIZE) * scale
+
+        lines = 0
+        for paragraph in text.split("\n"):
+            if not style.wrap:
+                lines += 1
+                if wide(paragraph.strip()) > width:
+                    return False
+                continue
+            current, count = "", 0
+            for seg in _segments(paragraph):
+                candidate = current + seg.body
+                if wide(candidate) <= width:
+                    current = candidate + seg.tail
+                    continue
+                if current.strip():
+                    count += 1
+                if wide(seg.body) > width:
+                    return False  # a word would have to break inside itself
+                current = seg.body + seg.tail
+            if current.strip() or not count or not paragraph.strip():
+                count += 1
+            lines += count
+        if style.max_lines and lines > style.max_lines:
+            return False
+        ascent, descent = self.extents(
+            [self.line(text.replace("\n", " "), fam, wt, _REFERENCE_SIZE)],
+            fam,
+            wt,
+            _REFERENCE_SIZE,
+        )
+        tall = (ascent + descent) * scale
+        return tall + (lines - 1) * tall * style.line_spacing <= height
 
     def _try(
         self, text: str, style: TextStyle, width: int, height: int, size: int, allow_split: bool
