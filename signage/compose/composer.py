@@ -357,15 +357,27 @@ class Composer:
     ) -> None:
         if tickers is None:
             return
-        backdrop = image.crop(rect.as_box())  # before the static text is drawn over it
-        gap = max(rect.height, block.size * 3)  # blank run between two passes of the text
-        width = max(1, ceil(block.width) + gap)
-        line = Image.new("RGBA", (width, rect.height), (0, 0, 0, 0))
+        # Only the band the text occupies scrolls: a tall strip (a full-screen ticker) would
+        # otherwise cost megabytes per pass of the text and a large redraw every frame.
         top = (rect.height - block.height) // 2 if box.style.valign == "middle" else 0
-        self.typesetter.draw(ImageDraw.Draw(line), block, (0, top), width, box.style.color)
-        key = (block.lines[0].text if block.lines else "", block.size, box.style.color, rect.size)
+        margin = max(2, block.size // 10)
+        band_top = max(0, top - margin)
+        band = Rect(
+            rect.x,
+            rect.y + band_top,
+            rect.width,
+            min(rect.height - band_top, block.height + 2 * margin),
+        )
+        backdrop = image.crop(band.as_box())  # before the static text is drawn over it
+        gap = max(band.height, block.size * 3)  # blank run between two passes of the text
+        width = max(1, ceil(block.width) + gap)
+        line = Image.new("RGBA", (width, band.height), (0, 0, 0, 0))
+        self.typesetter.draw(
+            ImageDraw.Draw(line), block, (0, top - band_top), width, box.style.color
+        )
+        key = (block.lines[0].text if block.lines else "", block.size, box.style.color, band.size)
         speed = _TICKER_SPEED * block.size
-        tickers.append(TickerLayer(key, rect, backdrop, line, speed))
+        tickers.append(TickerLayer(key, band, backdrop, line, speed))
 
     def _draw_block(
         self,
