@@ -374,30 +374,42 @@ class Display:
         for ticker in self._tickers:
             since = self._ticker_since.setdefault(ticker.key, now)
             offset = (now - since) * ticker.speed
-            strip = ticker.backdrop.copy()
             period = ticker.line.get_width()
-            x = -(offset % period)
-            while x < strip.get_width():
-                strip.blit(ticker.line, (round(x), 0))
-                x += period
-            if ticker.rotate:
-                strip = pygame.transform.rotate(strip, -ticker.rotate)
             target = pygame.Rect(
                 ticker.rect.x, ticker.rect.y, ticker.rect.width, ticker.rect.height
             )
-            screen.blit(strip, target)
+            if ticker.rotate:
+                # A turned panel: build the strip upright, then turn it onto the screen.
+                strip = ticker.backdrop.copy()
+                self._run_line(strip, ticker, offset, period, 0, 0)
+                screen.blit(pygame.transform.rotate(strip, -ticker.rotate), target)
+            else:
+                # Straight onto the screen, clipped to the band: no per-frame copies.
+                screen.blit(ticker.backdrop, target)
+                clip = screen.get_clip()
+                screen.set_clip(target)
+                self._run_line(screen, ticker, offset, period, target.x, target.y)
+                screen.set_clip(clip)
             dirty.append(target)
         if update and dirty:
             pygame.display.update(dirty)
 
+    @staticmethod
+    def _run_line(
+        surface: pygame.Surface, ticker: Ticker, offset: float, period: int, x0: int, y0: int
+    ) -> None:
+        x = x0 - (offset % period)
+        end = x0 + ticker.backdrop.get_width()
+        while x < end:
+            surface.blit(ticker.line, (round(x), y0))
+            x += period
+
     def _pace(self, last: float) -> None:
-        # Sleep most of the remaining frame time, then yield until it is over.
-        target = last + 1.0 / self.fps
-        remaining = target - time.monotonic()
-        if remaining > 0.002:
-            time.sleep(remaining - 0.001)
-        while time.monotonic() < target:
-            time.sleep(0)
+        # Sleep out the frame. No spinning: a board's CPU is better spent idle than on a
+        # sub-millisecond of timer precision nobody can see.
+        remaining = last + 1.0 / self.fps - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
 
     def _screenshot(self, show: Show) -> None:
         if self.screenshot_dir is None:
