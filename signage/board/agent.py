@@ -120,10 +120,11 @@ class Conductor:
         self.state = decision.state
         try:
             show = await self.loop.run_in_executor(self.pool, self._compose, decision, at, cut)
-        except SignageError as exc:
-            # The programme was validated, so this is rare (e.g. a snapshot deleted by hand):
-            # skip the item and keep the current slide on screen.
-            log.error("compose failed item=%s reason=%s", _key(decision), exc)
+        except Exception as exc:  # one bad slide must not stop the rotation
+            # The programme was validated, so this is rare (a snapshot deleted by hand, a bug):
+            # the current slide stays on screen and the rotation moves on to the next item.
+            log.error("compose failed item=%s reason=%s", _key(decision), exc, exc_info=True)
+            self.planned = replace(decision, until=self._now() + timedelta(seconds=1))
             self.jobs.at("advance", self._now() + timedelta(seconds=1), self._next)
             return
         if generation != self._generation:

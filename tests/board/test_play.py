@@ -91,3 +91,34 @@ def test_play_folder_emergency_and_back(tmp_path: Path) -> None:
     assert "emergency" in reasons and reasons[-1] == "scheduled"
     assert all(r[2] is not None and r[2] >= 0 for r in rows), rows  # SIGTERM closed the last row
     assert json.loads((content / "items.json").read_text(encoding="utf-8"))
+
+
+def test_play_without_content_shows_the_idle_clock(tmp_path: Path) -> None:
+    shots = tmp_path / "shots"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "signage",
+            "play",
+            "--headless",
+            "--size",
+            "320x160",
+            "--exit-after",
+            "3",
+            "--screenshot-dir",
+            str(shots),
+            "--data-dir",
+            str(tmp_path / "d"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert _shots(shots) == ["0001-idle.png"]
+    image = Image.open(shots / "0001-idle.png").convert("RGB")
+    assert image.size == (320, 160)
+    yellow = [p for p in image.getdata() if p[0] > 200 and p[1] > 150 and p[2] < 100]
+    assert len(yellow) > 500  # the clock's yellow digits, never a black screen
