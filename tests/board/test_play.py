@@ -120,5 +120,6 @@ def test_play_without_content_shows_the_idle_clock(tmp_path: Path) -> None:
     assert _shots(shots) == ["0001-idle.png"]
     image = Image.open(shots / "0001-idle.png").convert("RGB")
     assert image.size == (320, 160)
-    yellow = [p for p in image.getdata() if p[0] > 200 and p[1] > 150 and p[2] < 100]
-    assert len(yellow) > 500  # the clock's yellow digits, never a black screen
+    pixels = [image.getpixel((x, y)) for x in range(0, 320, 2) for y in range(0, 160, 2)]
+    yellow = [p for p in pixels if p[0] > 200 and p[1] > 150 and p[2] < 100]
+    assert len(yellow) > 100  # the clock's yellow digits, never a black screen
