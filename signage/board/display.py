@@ -94,11 +94,11 @@ def frame_to_surface(frame: Frame) -> tuple[pygame.Surface, tuple[Ticker, ...]]:
 
 
 def _surface(image: Image.Image) -> pygame.Surface:
-    if image.mode == "RGBA":
-        return pygame.image.frombytes(image.tobytes(), image.size, "RGBA")
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    return pygame.image.frombytes(image.tobytes(), image.size, "RGB")
+    # 32-bit BGRA is the usual screen format (XRGB8888): the display's later convert() is then
+    # little more than a copy, and that part runs on the frame loop.
+    if image.mode != "RGBA":
+        image = image.convert("RGBA")
+    return pygame.image.frombuffer(image.tobytes("raw", "BGRA"), image.size, "BGRA")
 
 
 def _ticker(layer: TickerLayer, content: Size, rotate: int) -> Ticker:
@@ -331,18 +331,13 @@ class Display:
             return False
         if self._previous is not None:
             progress = (now - self._transition_start) / self.transition_s
-            if progress >= 1.0:
-                self._previous = None
-                screen.blit(current.surface, (0, 0))
-                self._draw_tickers(screen, now, update=False)
+            if progress < 1.0:
+                self._blend(screen, self._previous, current, progress)
+                self._draw_tickers(screen, now, update=False)  # tickers run through a fade
                 pygame.display.flip()
-                self._screenshot(current)
-                self._dirty = False
                 return True
-            self._blend(screen, self._previous, current, progress)
-            self._draw_tickers(screen, now, update=False)  # a ticker keeps running through a fade
-            pygame.display.flip()
-            return True
+            self._previous = None
+            self._dirty = True  # the transition is over: draw the slide whole
         if self._dirty:
             screen.blit(current.surface, (0, 0))
             self._draw_tickers(screen, now, update=False)
@@ -364,10 +359,15 @@ class Display:
             screen.blit(old, (-shift, 0))
             screen.blit(new.surface, (self.size.width - shift, 0))
         else:
+            alpha = round(255 * eased)
+            if alpha >= 255:  # SDL's blit with surface alpha 255 takes a path ~10x slower
+                screen.blit(new.surface, (0, 0))
+                return
             screen.blit(old, (0, 0))
-            new.surface.set_alpha(round(255 * eased))
-            screen.blit(new.surface, (0, 0))
-            new.surface.set_alpha(None)
+            if alpha > 0:
+                new.surface.set_alpha(alpha)
+                screen.blit(new.surface, (0, 0))
+                new.surface.set_alpha(None)
 
     def _draw_tickers(self, screen: pygame.Surface, now: float, update: bool) -> None:
         dirty: list[pygame.Rect] = []
