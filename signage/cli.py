@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from signage import __version__
-from signage.board.agent import play
 from signage.board.config import load_config
 from signage.board.slides import (
     SAMPLE_SIZES,
@@ -149,6 +148,10 @@ def _play(args: argparse.Namespace) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
     if args.content is not None and not args.content.is_dir():
         raise UsageError(ErrorCode.USAGE, "content folder not found", path=str(args.content))
+    # Only the player needs pygame; its import banner would clutter every other command.
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    from signage.board.agent import play
+
     stats = play(
         config,
         args.content,

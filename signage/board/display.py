@@ -96,9 +96,13 @@ def frame_to_surface(frame: Frame) -> tuple[pygame.Surface, tuple[Ticker, ...]]:
 def _surface(image: Image.Image) -> pygame.Surface:
     # 32-bit BGRA is the usual screen format (XRGB8888): the display's later convert() is then
     # little more than a copy, and that part runs on the frame loop.
-    if image.mode != "RGBA":
-        image = image.convert("RGBA")
-    return pygame.image.frombuffer(image.tobytes("raw", "BGRA"), image.size, "BGRA")
+    if image.mode == "RGBA":
+        return pygame.image.frombuffer(image.tobytes("raw", "BGRA"), image.size, "BGRA")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    # Opaque images: the fourth byte is padding (0). The display always convert()s a slide before
+    # drawing it, which drops that channel, so the surface is never blitted as transparent.
+    return pygame.image.frombuffer(image.tobytes("raw", "BGRX"), image.size, "BGRA")
 
 
 def _ticker(layer: TickerLayer, content: Size, rotate: int) -> Ticker:
