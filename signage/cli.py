@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from signage import __version__
@@ -23,8 +25,17 @@ from signage.board.slides import (
 )
 from signage.compose import BoardInfo
 from signage.errors import ErrorCode, SignageError, UsageError
+from signage.hub.publish import (
+    build_bundle,
+    read_private_key,
+    read_trust,
+    sign_bundle,
+    verify_bundle,
+    write_keypair,
+)
 from signage.layout import Size
 from signage.model import board_timezone
+from signage.protocol import PrivateKey
 
 
 def _size(text: str) -> Size:
@@ -73,6 +84,31 @@ def _parser() -> argparse.ArgumentParser:
     play.add_argument("--exit-after", type=float, help="stop after this many seconds")
     play.add_argument("--screenshot-dir", type=Path, help="write a PNG of each new slide here")
 
+    keys = sub.add_parser("keys", help="publisher signing keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    new = keys.add_parser("new", help="make ID.key (private, mode 0600) and ID.pub")
+    new.add_argument("--id", required=True, help="key id, e.g. tinh-kon-tum")
+    new.add_argument("--out", required=True, type=Path, help="folder for the two files")
+    new.add_argument("--area", default="", help="area prefix the key may sign for (default all)")
+
+    bundle = sub.add_parser("bundle", help="build, sign and verify content bundles")
+    bundles = bundle.add_subparsers(dest="bundle_command", required=True)
+    build = bundles.add_parser("build", help="a content folder -> a bundle and its assets")
+    build.add_argument("source", type=Path, help="folder with items.json and its images")
+    build.add_argument("--out", required=True, type=Path, help="bundle JSON to write")
+    build.add_argument("--key", type=Path, help="ID.key: default publisher and area")
+    build.add_argument("--publisher", help="publisher id (default: the key's id)")
+    build.add_argument("--version", type=int, help="default: Unix time in milliseconds")
+    build.add_argument("--area", help="target area path (default: the key's whole scope)")
+    sign = bundles.add_parser("sign", help="sign a bundle's exact bytes")
+    sign.add_argument("bundle", type=Path)
+    sign.add_argument("--key", required=True, type=Path, help="ID.key")
+    sign.add_argument("--out", required=True, type=Path, help="signed bundle to write")
+    verify = bundles.add_parser("verify", help="exit 0 when a signed bundle is valid")
+    verify.add_argument("signed", type=Path)
+    verify.add_argument("--trust", required=True, type=Path, action="append", help="ID.pub")
+
     sub.add_parser("fonts", help="list the font families and the fallback chain")
     return parser
 
@@ -89,6 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fonts()
         if args.command == "play":
             return _play(args)
+        if args.command == "keys":
+            return _keys(args)
+        if args.command == "bundle":
+            return _bundle(args)
     except BrokenPipeError:
         # The reader went away (``signage samples | head``): nothing left to tell anyone.
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps interpreter exit quiet
@@ -160,6 +200,42 @@ def _play(args: argparse.Namespace) -> int:
         screenshot_dir=args.screenshot_dir,
     )
     print(f"signage: played {stats.slides} slides, {stats.frames} frames, {stats.dropped} dropped")
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    key = PrivateKey.generate(args.id, args.area)
+    private, public = write_keypair(key, args.out)
+    print(f"wrote {private} (keep it secret) and {public} (give it to boards and the hub)")
+    return 0
+
+
+def _bundle(args: argparse.Namespace) -> int:
+    if args.bundle_command == "build":
+        key = read_private_key(args.key) if args.key is not None else None
+        publisher = args.publisher or (key.key_id if key else None)
+        if publisher is None:
+            raise UsageError(ErrorCode.USAGE, "give --key or --publisher")
+        area = args.area if args.area is not None else (key.area if key else "")
+        tz = board_timezone(None)
+        built = build_bundle(
+            args.source,
+            args.out,
+            publisher=publisher,
+            version=args.version or int(time.time() * 1000),
+            area=area.strip("/"),
+            issued=datetime.now(tz),
+            library=build_stack().composer.library,
+            tz=tz,
+        )
+        print(f"wrote {built.path}: {built.items} items, {built.assets} assets in")
+        print(f"  {built.path.parent / 'assets'}/")
+        return 0
+    if args.bundle_command == "sign":
+        sign_bundle(args.bundle, read_private_key(args.key), args.out)
+        print(f"wrote {args.out}")
+        return 0
+    print(verify_bundle(args.signed, read_trust(args.trust)))
     return 0
 
 

@@ -31,6 +31,13 @@ class ErrorCode(StrEnum):
     ASSET_IMAGE_BROKEN = "asset.image_broken"
     ASSET_IMAGE_TOO_LARGE = "asset.image_too_large"
     ASSET_QR_TOO_LONG = "asset.qr_too_long"
+    # signed bundles and keys
+    BUNDLE_MALFORMED = "bundle.malformed"
+    BUNDLE_VERSION_NOT_NEWER = "bundle.version_not_newer"
+    SIGNATURE_INVALID = "signature.invalid"
+    SIGNATURE_UNKNOWN_KEY = "signature.unknown_key"
+    SIGNATURE_OUT_OF_SCOPE = "signature.out_of_scope"
+    KEY_INVALID = "key.invalid"
     # content folders (folder mode)
     FOLDER_INVALID = "folder.invalid"
     # board configuration, play log, display
@@ -80,6 +87,10 @@ class LayoutError(SignageError):
 
 class AssetError(SignageError):
     """An asset (image, logo) is missing, unreadable, broken or too large."""
+
+
+class SigningError(SignageError):
+    """A signed bundle or command is refused, or a key is unusable."""
 
 
 class ConfigError(SignageError):

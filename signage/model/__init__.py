@@ -1,5 +1,15 @@
 """Frozen content model and its JSON parsers (no I/O). See docs/content.md."""
 
+from signage.model.bundle import (
+    BUNDLE_FORMAT,
+    MAX_ASSET_BYTES,
+    MEDIA_TYPES,
+    AssetRef,
+    Bundle,
+    bundle_to_json,
+    load_bundle_json,
+    parse_bundle,
+)
 from signage.model.item import (
     DAY_NAMES,
     DEFAULT_DURATION_S,
@@ -20,20 +30,28 @@ from signage.model.item import (
 )
 
 __all__ = [
+    "BUNDLE_FORMAT",
     "DAY_NAMES",
     "DEFAULT_DURATION_S",
     "DEFAULT_TIMEZONE",
+    "MAX_ASSET_BYTES",
     "MAX_DURATION_S",
     "MAX_ID_LENGTH",
     "MAX_TEXT_LENGTH",
+    "MEDIA_TYPES",
     "MIN_DURATION_S",
+    "AssetRef",
+    "Bundle",
     "FieldValue",
     "Item",
     "Priority",
     "Window",
     "board_timezone",
+    "bundle_to_json",
+    "load_bundle_json",
     "load_item_json",
     "load_items_json",
+    "parse_bundle",
     "parse_item",
     "parse_items",
 ]
