@@ -31,6 +31,9 @@ class ErrorCode(StrEnum):
     ASSET_IMAGE_BROKEN = "asset.image_broken"
     ASSET_IMAGE_TOO_LARGE = "asset.image_too_large"
     ASSET_QR_TOO_LONG = "asset.qr_too_long"
+    ASSET_HASH_MISMATCH = "asset.hash_mismatch"
+    ASSET_SIZE_MISMATCH = "asset.size_mismatch"
+    BUNDLE_INCOMPLETE = "bundle.incomplete"
     # signed bundles and keys
     BUNDLE_MALFORMED = "bundle.malformed"
     BUNDLE_VERSION_NOT_NEWER = "bundle.version_not_newer"
