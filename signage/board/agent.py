@@ -38,7 +38,7 @@ from signage.store import PlayLog
 log = logging.getLogger("signage.agent")
 
 PREPARE_LEAD_S = 1.5  # compose the next slide this long before it is due
-WATCH_S = 2.0
+WATCH_S = 1.0  # folder and clock checks; a folder change shows within 1-2 s
 HEARTBEAT_S = 60.0
 CLEANUP_S = 6 * 3600.0
 IDLE_ITEM = {"id": "idle", "template": "clock", "fields": {}}
