@@ -63,13 +63,11 @@ class PublicKey:
     @classmethod
     def from_json(cls, text: str | bytes) -> PublicKey:
         """Return the key in ``ID.pub`` JSON; raise SigningError (key.invalid) if malformed."""
-        data = _object(text, "public key")
-        raw = _unb64(data.get("ed25519"), "ed25519")
+        key_id, area, raw = _key_file(text, "ed25519")
         try:
-            key = Ed25519PublicKey.from_public_bytes(raw)
+            return cls(key_id, area, Ed25519PublicKey.from_public_bytes(raw))
         except ValueError as exc:
             raise SigningError(ErrorCode.KEY_INVALID, f"not an Ed25519 public key: {exc}") from exc
-        return cls(check_key_id(_text(data, "id")), _text(data, "area", allow_empty=True), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +99,11 @@ class PrivateKey:
     @classmethod
     def from_json(cls, text: str | bytes) -> PrivateKey:
         """Return the key in ``ID.key`` JSON; raise SigningError (key.invalid) if malformed."""
-        data = _object(text, "private key")
-        raw = _unb64(data.get("ed25519_private"), "ed25519_private")
+        key_id, area, raw = _key_file(text, "ed25519_private")
         try:
-            key = Ed25519PrivateKey.from_private_bytes(raw)
+            return cls(key_id, area, Ed25519PrivateKey.from_private_bytes(raw))
         except ValueError as exc:
             raise SigningError(ErrorCode.KEY_INVALID, f"not an Ed25519 private key: {exc}") from exc
-        return cls(check_key_id(_text(data, "id")), _text(data, "area", allow_empty=True), key)
 
     def sign(self, payload: bytes) -> bytes:
         """Return the signed envelope around ``payload`` (the exact bytes a verifier will parse)."""
@@ -174,6 +170,13 @@ class Trust:
                 ErrorCode.SIGNATURE_INVALID, f"signature of {key_id!r} does not match the content"
             ) from exc
         return Signed(key.key_id, key.area, payload)
+
+
+def _key_file(text: str | bytes, field: str) -> tuple[str, str, bytes]:
+    """Return (id, area, raw key bytes) of a key file's JSON; raise SigningError (key.invalid)."""
+    data = _object(text, "key file")
+    raw = _unb64(data.get(field), field)
+    return check_key_id(_text(data, "id")), _text(data, "area", allow_empty=True), raw
 
 
 def _b64(raw: bytes) -> str:

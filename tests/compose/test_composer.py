@@ -14,6 +14,7 @@ from PIL import Image
 from signage.board.slides import read_item
 from signage.compose import (
     BoardInfo,
+    BoxReport,
     Composer,
     Frame,
     folder_assets,
@@ -148,28 +149,19 @@ def test_bad_image_shows_placeholder_and_reports(
 def test_qr_is_drawn_and_too_long_data_is_reported(
     composer: Composer, board: BoardInfo, now: datetime, tmp_path: Path
 ) -> None:
-    fields = {"title": "Tiêu đề", "body": "Nội dung.", "link": "https://example.gov.vn/a"}
-    frame = _render(
-        composer,
-        board,
-        now,
-        parse_item({"id": "a", "template": "announcement", "fields": fields}),
-        tmp_path,
-    )
-    (qr,) = [b for b in frame.boxes if b.kind == "qr"]
+    def qr_box(link: str) -> tuple[Frame, BoxReport]:
+        fields = {"title": "Tiêu đề", "body": "Nội dung.", "link": link}
+        item = parse_item({"id": "a", "template": "announcement", "fields": fields})
+        frame = _render(composer, board, now, item, tmp_path)
+        (box,) = [b for b in frame.boxes if b.kind == "qr"]
+        return frame, box
+
+    frame, qr = qr_box("https://example.gov.vn/a")
     assert not qr.errors
     x, y, w, h = qr.rect.as_list()
     colours = {c for _, c in frame.image.crop((x, y, x + w, y + h)).getcolors(1 << 16) or []}
     assert (0, 0, 0) in colours and (255, 255, 255) in colours
-    fields["link"] = "https://example.gov.vn/" + "x" * 5000
-    frame = _render(
-        composer,
-        board,
-        now,
-        parse_item({"id": "a", "template": "announcement", "fields": fields}),
-        tmp_path,
-    )
-    (qr,) = [b for b in frame.boxes if b.kind == "qr"]
+    _, qr = qr_box("https://example.gov.vn/" + "x" * 5000)
     assert [e.code for e in qr.errors] == [ErrorCode.ASSET_QR_TOO_LONG]
 
 
