@@ -686,6 +686,8 @@ def test_choose_properties(
     if decision.deadline is not None:
         for f in fractions:
             moment = now.astimezone(UTC) + (decision.deadline - now) * f
+            # timedelta rounds to whole microseconds: keep the sample strictly before the deadline
+            moment = min(moment, decision.deadline - timedelta(microseconds=1))
             assert not must_interrupt(decision.item, items, alerts, moment, TZ)
 
     # The state only remembers what is still in the programme.
