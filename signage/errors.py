@@ -41,6 +41,24 @@ class ErrorCode(StrEnum):
     SIGNATURE_UNKNOWN_KEY = "signature.unknown_key"
     SIGNATURE_OUT_OF_SCOPE = "signature.out_of_scope"
     KEY_INVALID = "key.invalid"
+    AREA_MISMATCH = "area.mismatch"
+    # alerts and signed commands
+    ALERT_INVALID = "alert.invalid"
+    ALERT_EXPIRED = "alert.expired"
+    COMMAND_INVALID = "command.invalid"
+    COMMAND_UNKNOWN = "command.unknown"
+    COMMAND_NOT_NEWER = "command.not_newer"
+    COMMAND_FAILED = "command.failed"
+    # wire protocol (docs/protocol.md)
+    MESSAGE_MALFORMED = "message.malformed"
+    MESSAGE_TOO_LARGE = "message.too_large"
+    MESSAGE_UNKNOWN_TYPE = "message.unknown_type"
+    MESSAGE_UNSUPPORTED_VERSION = "message.unsupported_version"
+    MESSAGE_RATE_LIMITED = "message.rate_limited"
+    SESSION_UNEXPECTED = "session.unexpected"
+    SESSION_TIMEOUT = "session.timeout"
+    ASSET_OUT_OF_ORDER = "asset.out_of_order"
+    LINK_FAILED = "link.failed"
     # content folders (folder mode)
     FOLDER_INVALID = "folder.invalid"
     # board configuration, play log, display
@@ -94,6 +112,10 @@ class AssetError(SignageError):
 
 class SigningError(SignageError):
     """A signed bundle or command is refused, or a key is unusable."""
+
+
+class ProtocolError(SignageError):
+    """A message, binary chunk or session step breaks docs/protocol.md."""
 
 
 class ConfigError(SignageError):

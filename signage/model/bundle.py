@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from signage.errors import ContentError, ErrorCode
-from signage.model.item import Item, parse_items
+from signage.model.item import Item, decode_json, parse_items
 
 BUNDLE_FORMAT = 1
 MAX_ASSET_BYTES = 64 * 2**20
@@ -117,11 +117,7 @@ def _asset(name: str, entry: Any) -> AssetRef:
 
 def load_bundle_json(raw: bytes, tz: ZoneInfo | None = None) -> Bundle:
     """Return the bundle in JSON bytes ``raw``; raise ContentError (content.json or .invalid)."""
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise ContentError(ErrorCode.CONTENT_JSON, f"bundle is not JSON: {exc}") from exc
-    return parse_bundle(data, tz)
+    return parse_bundle(decode_json(raw), tz)
 
 
 def bundle_to_json(bundle_data: Mapping[str, Any]) -> bytes:

@@ -265,7 +265,7 @@ def load_item_json(text: str | bytes, *, tz: ZoneInfo | None = None) -> Item:
     Raises ContentError with code content.json when the text is not valid JSON (the message
     gives line and column) and content.invalid when the item itself is bad.
     """
-    return parse_item(_decode_json(text), tz=tz)
+    return parse_item(decode_json(text), tz=tz)
 
 
 def load_items_json(text: str | bytes, *, tz: ZoneInfo | None = None) -> tuple[Item, ...]:
@@ -274,7 +274,7 @@ def load_items_json(text: str | bytes, *, tz: ZoneInfo | None = None) -> tuple[I
     Raises ContentError with code content.json for malformed JSON and content.invalid for a
     bad item or a duplicate id.
     """
-    return parse_items(_decode_json(text), tz=tz)
+    return parse_items(decode_json(text), tz=tz)
 
 
 # --- JSON decoding ---------------------------------------------------------------------------
@@ -299,7 +299,8 @@ def _refuse_constant(name: str) -> NoReturn:
     raise _json_error(f"invalid JSON: {name} is not a JSON number")
 
 
-def _decode_json(text: str | bytes) -> object:
+def decode_json(text: str | bytes) -> object:
+    """Return parsed strict JSON (no duplicate keys, no NaN); raise ContentError (content.json)."""
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8-sig")

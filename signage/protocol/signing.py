@@ -23,7 +23,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from signage.errors import ContentError, ErrorCode, SigningError
-from signage.model import Bundle, load_bundle_json
+from signage.model import (
+    Alert,
+    Bundle,
+    Command,
+    load_alert_json,
+    load_bundle_json,
+    load_command_json,
+)
 
 ENVELOPE_VERSION = 1
 MAX_SIGNED_BYTES = 16 * 2**20  # a bundle's JSON, assets travel apart
@@ -216,31 +223,23 @@ def accept_bundle(
     trust: Trust,
     applied: Mapping[str, int],
     tz: ZoneInfo | None = None,
+    board_area: str | None = None,
 ) -> Bundle:
     """Return the bundle in a signed ``envelope`` once every check passes.
 
     Checks, in order: the signature of a trusted key over the exact payload bytes; the payload
     is a valid bundle; its publisher is the signing key; its area lies inside the key's area
-    prefix; its version is newer than ``applied[publisher]`` (no rollback). Raises SigningError
-    with the code of the first check that fails (bundle.malformed, signature.unknown_key,
-    signature.invalid, signature.out_of_scope, bundle.version_not_newer).
+    prefix; the board (``board_area``, when given) lies inside the bundle's area; its version is
+    newer than ``applied[publisher]`` (no rollback). Raises SigningError with the code of the
+    first check that fails (bundle.malformed, signature.unknown_key, signature.invalid,
+    signature.out_of_scope, area.mismatch, bundle.version_not_newer).
     """
     signed = trust.verify(envelope)
     try:
         bundle = load_bundle_json(signed.payload, tz)
     except ContentError as exc:
         raise SigningError(ErrorCode.BUNDLE_MALFORMED, str(exc)) from exc
-    if bundle.publisher != signed.key_id:
-        raise SigningError(
-            ErrorCode.SIGNATURE_INVALID,
-            f"bundle says publisher {bundle.publisher!r} but is signed by {signed.key_id!r}",
-        )
-    if not area_within(bundle.area, signed.area):
-        raise SigningError(
-            ErrorCode.SIGNATURE_OUT_OF_SCOPE,
-            f"key {signed.key_id!r} may sign for area {signed.area or '(all)'!r},"
-            f" not {bundle.area or '(all)'!r}",
-        )
+    _check_scope(signed, bundle.publisher, bundle.area, board_area)
     last = applied.get(bundle.publisher)
     if last is not None and bundle.version <= last:
         raise SigningError(
@@ -248,3 +247,69 @@ def accept_bundle(
             f"version {bundle.version} of {bundle.publisher!r} is not newer than applied {last}",
         )
     return bundle
+
+
+def accept_alert(
+    envelope: bytes, trust: Trust, seen: Mapping[str, int], board_area: str | None = None
+) -> Alert:
+    """Return the alert in a signed ``envelope`` once every check passes.
+
+    The checks are those of :func:`accept_bundle`, with ``seq`` in place of the version:
+    it must be greater than ``seen[publisher]``, the last seq of that publisher's alerts and
+    commands. Raises SigningError (alert.invalid for a payload that is not a valid alert,
+    command.not_newer for a replayed or older document, and the signature and area codes).
+    """
+    signed = trust.verify(envelope)
+    try:
+        alert = load_alert_json(signed.payload)
+    except ContentError as exc:
+        raise SigningError(ErrorCode.ALERT_INVALID, str(exc)) from exc
+    _check_scope(signed, alert.publisher, alert.area, board_area)
+    _check_seq(alert.publisher, alert.seq, seen)
+    return alert
+
+
+def accept_command(
+    envelope: bytes, trust: Trust, seen: Mapping[str, int], board_area: str | None = None
+) -> Command:
+    """Return the signed command in ``envelope`` once every check passes (as for alerts).
+
+    Raises SigningError (command.invalid for a payload that is not a valid command,
+    command.not_newer, and the signature and area codes).
+    """
+    signed = trust.verify(envelope)
+    try:
+        command = load_command_json(signed.payload)
+    except ContentError as exc:
+        raise SigningError(ErrorCode.COMMAND_INVALID, str(exc)) from exc
+    _check_scope(signed, command.publisher, command.area, board_area)
+    _check_seq(command.publisher, command.seq, seen)
+    return command
+
+
+def _check_scope(signed: Signed, publisher: str, area: str, board_area: str | None) -> None:
+    if publisher != signed.key_id:
+        raise SigningError(
+            ErrorCode.SIGNATURE_INVALID,
+            f"document says publisher {publisher!r} but is signed by {signed.key_id!r}",
+        )
+    if not area_within(area, signed.area):
+        raise SigningError(
+            ErrorCode.SIGNATURE_OUT_OF_SCOPE,
+            f"key {signed.key_id!r} may sign for area {signed.area or '(all)'!r},"
+            f" not {area or '(all)'!r}",
+        )
+    if board_area is not None and not area_within(board_area, area):
+        raise SigningError(
+            ErrorCode.AREA_MISMATCH,
+            f"meant for area {area or '(all)'!r}; this board is in {board_area or '(all)'!r}",
+        )
+
+
+def _check_seq(publisher: str, seq: int, seen: Mapping[str, int]) -> None:
+    last = seen.get(publisher)
+    if last is not None and seq <= last:
+        raise SigningError(
+            ErrorCode.COMMAND_NOT_NEWER,
+            f"seq {seq} of {publisher!r} is not newer than {last} (replayed or out of order)",
+        )
