@@ -3,6 +3,9 @@
     DATA/store/assets/<sha256>                 asset bytes, named by hash, never by the network
     DATA/store/bundles/<publisher>/<version>   signed envelopes as received (staged)
     DATA/store/current.json                    what is committed: publisher -> version
+    DATA/store/partial/<sha256>                asset downloads in progress (resumable)
+    DATA/store/alerts.json                     signed alerts in force
+    DATA/store/state.json                      last seq per publisher, signed blank and power
 
 Two-phase apply: a bundle is staged, its assets arrive and are checked against their hash and size,
 and only then :meth:`ContentStore.commit` switches ``current.json`` by writing a new file, fsyncing
@@ -52,9 +55,10 @@ class ContentStore:
         self.quota_bytes = quota_bytes
         self.assets = root / "assets"
         self.bundles = root / "bundles"
+        self.partial = root / "partial"
         try:
-            self.assets.mkdir(parents=True, exist_ok=True)
-            self.bundles.mkdir(parents=True, exist_ok=True)
+            for folder in (self.assets, self.bundles, self.partial):
+                folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(ErrorCode.STORE_FAILED, str(exc), path=str(root)) from exc
         self._sweep_partials()
@@ -95,6 +99,64 @@ class ContentStore:
         if not path.exists():
             write_atomically(path, data)
         return path
+
+    def partial_size(self, sha256: str) -> int:
+        """Return how many bytes of asset ``sha256`` a download in progress holds (0: none)."""
+        try:
+            return (self.partial / self.asset_path(sha256).name).stat().st_size
+        except OSError:
+            return 0
+
+    def append_partial(self, sha256: str, offset: int, data: bytes) -> int:
+        """Add ``data`` at ``offset`` to the download of asset ``sha256``; return its new size.
+
+        Raises AssetError (asset.out_of_order) when ``offset`` is not where the download stands:
+        the caller asks again from :meth:`partial_size`.
+        """
+        path = self.partial / self.asset_path(sha256).name
+        held = self.partial_size(sha256)
+        if offset != held:
+            raise AssetError(
+                ErrorCode.ASSET_OUT_OF_ORDER,
+                f"chunk at {offset}, the download stands at {held}",
+                path=sha256,
+            )
+        try:
+            with open(path, "ab") as out:
+                out.write(data)
+        except OSError as exc:
+            raise StoreError(ErrorCode.STORE_FAILED, str(exc), path=str(path)) from exc
+        return held + len(data)
+
+    def finish_partial(self, ref: AssetRef) -> Path:
+        """Check a complete download against ``ref`` and move it into the store; return its path.
+
+        Raises AssetError (asset.size_mismatch, asset.hash_mismatch); the download is deleted
+        then, so the next attempt starts again from zero.
+        """
+        partial = self.partial / self.asset_path(ref.sha256).name
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(partial, "rb") as source:
+                while block := source.read(2**20):
+                    digest.update(block)
+                    size += len(block)
+                os.fsync(source.fileno())
+        except OSError as exc:
+            raise AssetError(ErrorCode.ASSET_MISSING, str(exc), path=ref.sha256) from exc
+        if size != ref.size or digest.hexdigest() != ref.sha256:
+            partial.unlink(missing_ok=True)
+            code = (
+                ErrorCode.ASSET_SIZE_MISMATCH if size != ref.size else ErrorCode.ASSET_HASH_MISMATCH
+            )
+            raise AssetError(
+                code, f"download of {size} bytes does not match its manifest entry", path=ref.sha256
+            )
+        target = self.asset_path(ref.sha256)
+        os.replace(partial, target)
+        _fsync_dir(self.assets)
+        return target
 
     def missing(self, bundle: Bundle) -> list[AssetRef]:
         """Return the assets of ``bundle`` not yet stored, without duplicates."""
@@ -143,6 +205,32 @@ class ContentStore:
             return self._bundle_path(publisher, version).read_bytes()
         except OSError as exc:
             raise StoreError(ErrorCode.STORE_FAILED, str(exc), path=publisher) from exc
+
+    def committed(self) -> list[bytes]:
+        """Return the signed envelopes of every committed bundle (publisher by publisher)."""
+        return [self.envelope(p, v) for p, v in sorted(self.versions().items())]
+
+    # -- small documents ------------------------------------------------------------------------
+
+    def read_doc(self, name: str) -> dict[str, object]:
+        """Return the JSON document ``name`` (``alerts``, ``state``); empty when absent.
+
+        Raises StoreError when it exists but cannot be read.
+        """
+        try:
+            data = json.loads((self.root / f"{name}.json").read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise StoreError(ErrorCode.STORE_FAILED, f"{name}.json: {exc}") from exc
+        return data if isinstance(data, dict) else {}
+
+    def write_doc(self, name: str, data: Mapping[str, object]) -> None:
+        """Replace the JSON document ``name`` atomically. Raises StoreError."""
+        try:
+            write_atomically(self.root / f"{name}.json", json.dumps(data, sort_keys=True).encode())
+        except OSError as exc:
+            raise StoreError(ErrorCode.STORE_FAILED, str(exc), path=name) from exc
 
     # -- upkeep ---------------------------------------------------------------------------------
 

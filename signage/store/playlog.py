@@ -1,13 +1,19 @@
 """The play log: every slide shown, with start, end, seconds and reason, in SQLite (WAL).
 
-A row is written when a slide appears and completed when it is replaced. Each write is its own
-transaction with ``synchronous=FULL``, so a power cut loses at most the slide on screen, and
-:meth:`PlayLog.recover` closes such a row at its planned end (or the restart, if earlier),
-marked ``interrupted``. Daily aggregates per item are what a province uses to evaluate boards.
+A row is written when a slide appears and completed when it is replaced. Completing a row also
+puts a ``play`` report into the outbox, in the same transaction (a trigger); the link sends the
+outbox to the hub and deletes entries only when the hub acknowledges them, so reports survive
+days offline, crashes and power cuts, and none is lost or sent as a new one twice.
+
+Each write is its own transaction with ``synchronous=FULL``, so a power cut loses at most the
+slide on screen, and :meth:`PlayLog.recover` closes such a row at its planned end (or the
+restart, if earlier), marked ``interrupted``. Daily aggregates per item are what a province
+uses to evaluate boards.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -33,6 +39,20 @@ CREATE TABLE IF NOT EXISTS plays (
     interrupted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS plays_day ON plays (day, item_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    at REAL NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS play_report AFTER UPDATE OF ended ON plays
+WHEN old.ended IS NULL AND new.ended IS NOT NULL
+BEGIN
+    INSERT INTO outbox (kind, at, data) VALUES ('play', new.ended, json_object(
+        'item', new.item_id, 'template', new.template, 'reason', new.reason, 'day', new.day,
+        'started', new.started, 'ended', new.ended, 'seconds', new.seconds,
+        'interrupted', json(CASE WHEN new.interrupted THEN 'true' ELSE 'false' END)));
+END;
 """
 
 
@@ -49,6 +69,20 @@ class Play:
     ended: datetime | None
     seconds: float | None
     interrupted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One outbox entry: ``seq`` numbers it for acknowledgement and de-duplication at the hub."""
+
+    seq: int
+    kind: str
+    at: datetime
+    data: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the entry as it travels in a ``report`` message."""
+        return {"seq": self.seq, "kind": self.kind, "at": self.at.isoformat(), "data": self.data}
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +197,38 @@ class PlayLog:
             (first.isoformat(), last.isoformat()),
         )
         return [DailyPlays(date.fromisoformat(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    def event(self, kind: str, at: datetime, **data: Any) -> int:
+        """Put an event (``disconnect``, ``error``, ``start`` ...) into the outbox; return its seq.
+
+        Raises StoreError.
+        """
+        seq = self._write(
+            "INSERT INTO outbox (kind, at, data) VALUES (?, ?, ?)",
+            (kind, at.timestamp(), json.dumps(data, ensure_ascii=False, default=str)),
+        )
+        return int(seq or 0)
+
+    def pending(self, limit: int = 500) -> list[Report]:
+        """Return the oldest ``limit`` outbox entries not yet acknowledged."""
+        rows = self._read("SELECT seq, kind, at, data FROM outbox ORDER BY seq LIMIT ?", (limit,))
+        return [
+            Report(r[0], r[1], datetime.fromtimestamp(r[2], self.tz), json.loads(r[3]))
+            for r in rows
+        ]
+
+    def pending_count(self) -> int:
+        """Return how many outbox entries wait for the hub."""
+        rows = self._read("SELECT count(*) FROM outbox", ())
+        return int(rows[0][0])
+
+    def acknowledge(self, seqs: list[int]) -> None:
+        """Delete outbox entries the hub has acknowledged. Raises StoreError."""
+        with self._lock:
+            try:
+                self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            except sqlite3.Error as exc:
+                raise StoreError(ErrorCode.STORE_FAILED, str(exc), path=str(self.path)) from exc
 
     def check(self) -> str:
         """Return SQLite's integrity verdict ("ok" when the file is sound)."""
