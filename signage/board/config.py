@@ -243,24 +243,48 @@ class _Reader:
         return [self.base / Path(v).expanduser() for v in self.strings(key)]
 
     def power(self) -> tuple[Window, ...]:
-        windows: list[Window] = []
         section = self.data.get("power", {})
         if not any(day in section for day in DAY_NAMES):
             return ()
-        for index, day in enumerate(DAY_NAMES):
-            value = section.get(day, "00:00-24:00")
-            key = f"power.{day}"
-            spans = [value] if isinstance(value, str) else value
-            if not isinstance(spans, list) or not all(isinstance(s, str) for s in spans):
-                raise self.fail(key, 'expected "HH:MM-HH:MM", a list of them, or "off"')
-            for span in spans:
-                if span.strip().lower() == "off":
-                    continue
-                start, end = _span(span, key)
-                windows.append(Window(days=frozenset({index}), start=start, end=end))
-        if not windows:
-            raise self.fail("power", "the screen would never be on: give at least one day hours")
-        return tuple(windows)
+        days = {k: v for k, v in section.items() if k in DAY_NAMES}
+        return parse_power(days, "power")
+
+
+def parse_power(section: Mapping[str, Any], prefix: str = "power") -> tuple[Window, ...]:
+    """Return the screen-on windows of a ``[power]`` table's days (day name -> "HH:MM-HH:MM", a
+    list of them, or "off"; a day not named is on all day). Only day names are accepted: the
+    power commands of board.toml are never set from outside.
+
+    Raises ConfigError naming the bad key; also when the screen would never be on.
+    """
+    unknown = [key for key in section if key not in DAY_NAMES]
+    if unknown:
+        raise ConfigError(ErrorCode.CONFIG_INVALID, "unknown key", path=f"{prefix}.{unknown[0]}")
+    if not any(day in section for day in DAY_NAMES):
+        raise ConfigError(ErrorCode.CONFIG_INVALID, "name at least one day", path=prefix)
+    windows: list[Window] = []
+    for index, day in enumerate(DAY_NAMES):
+        value = section.get(day, "00:00-24:00")
+        key = f"{prefix}.{day}"
+        spans = [value] if isinstance(value, str) else value
+        if not isinstance(spans, list) or not all(isinstance(s, str) for s in spans):
+            raise ConfigError(
+                ErrorCode.CONFIG_INVALID,
+                'expected "HH:MM-HH:MM", a list of them, or "off"',
+                path=key,
+            )
+        for span in spans:
+            if span.strip().lower() == "off":
+                continue
+            start, end = _span(span, key)
+            windows.append(Window(days=frozenset({index}), start=start, end=end))
+    if not windows:
+        raise ConfigError(
+            ErrorCode.CONFIG_INVALID,
+            "the screen would never be on: give at least one day hours",
+            path=prefix,
+        )
+    return tuple(windows)
 
 
 def _span(text: str, key: str) -> tuple[time, time]:
