@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from signage import __version__
-from signage.board.config import load_config
+from signage.board.config import load_config, read_private_key, read_trust
 from signage.board.slides import (
     SAMPLE_SIZES,
     build_stack,
@@ -27,8 +27,6 @@ from signage.compose import BoardInfo
 from signage.errors import ErrorCode, SignageError, UsageError
 from signage.hub.publish import (
     build_bundle,
-    read_private_key,
-    read_trust,
     sign_bundle,
     verify_bundle,
     write_keypair,
@@ -190,16 +188,20 @@ def _play(args: argparse.Namespace) -> int:
         raise UsageError(ErrorCode.USAGE, "content folder not found", path=str(args.content))
     # Only the player needs pygame; its import banner would clutter every other command.
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    from signage.board.agent import play
+    from signage.board.agent import EXIT_RESTART, play
 
-    stats = play(
+    result = play(
         config,
         args.content,
         headless=args.headless,
         exit_after=args.exit_after,
         screenshot_dir=args.screenshot_dir,
     )
+    stats = result.stats
     print(f"signage: played {stats.slides} slides, {stats.frames} frames, {stats.dropped} dropped")
+    if result.restart:
+        print("signage: restarting as the hub asked", file=sys.stderr)
+        return EXIT_RESTART
     return 0
 
 

@@ -9,7 +9,9 @@ the display reports a slide on screen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
+import io
 import logging
 import signal
 import subprocess
@@ -19,21 +21,35 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psutil
+from PIL import Image
 
-from signage.board.config import BoardConfig
-from signage.board.display import Blank, Display, DisplayStats, Show, Stop, frame_to_surface
+from signage.board import health
+from signage.board.config import BoardConfig, read_trust
+from signage.board.display import (
+    Blank,
+    Capture,
+    Display,
+    DisplayStats,
+    Show,
+    Stop,
+    frame_to_surface,
+)
 from signage.board.folder import EMPTY, FolderWatcher, Programme, clean_snapshots
 from signage.board.jobs import ClockWatch, Jobs
+from signage.board.link import Link, read_token
 from signage.board.slides import build_stack
+from signage.board.sync import ContentSync
 from signage.compose import DEFAULT_MAX_PIXELS, BoardInfo, Composer
-from signage.errors import SignageError
+from signage.errors import ConfigError, ErrorCode, SignageError
 from signage.layout import Size
-from signage.model import Item, board_timezone, parse_item
+from signage.model import Item, Window, board_timezone, parse_item
 from signage.plan import Decision, RotationState, choose, must_interrupt, next_window_change
-from signage.store import PlayLog
+from signage.protocol import Trust
+from signage.store import ContentStore, PlayLog
 
 log = logging.getLogger("signage.agent")
 
@@ -42,6 +58,18 @@ WATCH_S = 1.0  # folder and clock checks; a folder change shows within 1-2 s
 HEARTBEAT_S = 60.0
 CLEANUP_S = 6 * 3600.0
 IDLE_ITEM = {"id": "idle", "template": "clock", "fields": {}}
+
+
+@dataclass(frozen=True, slots=True)
+class PlayResult:
+    """How a run of the player ended: its display statistics; ``restart`` when the hub asked
+    for a restart (the command line then exits with EXIT_RESTART for systemd to start it)."""
+
+    stats: DisplayStats
+    restart: bool = False
+
+
+EXIT_RESTART = 75  # EX_TEMPFAIL: "try again", which Restart=always does
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +92,7 @@ class Conductor:
         watcher: FolderWatcher | None,
         loop: asyncio.AbstractEventLoop,
         screen: Size,
+        sync: ContentSync | None = None,
     ) -> None:
         self.config = config
         self.composer = composer
@@ -77,12 +106,18 @@ class Conductor:
         self.jobs = Jobs(loop, self.tz)
         self.clock = ClockWatch()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="compose")
+        self._process = psutil.Process()
         self.programme: Programme = EMPTY
         self.alerts: tuple[Item, ...] = ()
         self.state = RotationState()
         self.on_screen: Shown | None = None
         self.planned: Decision | None = None  # the decision composed and posted, not yet shown
         self.idle_item = parse_item(IDLE_ITEM)
+        self.sync = sync
+        self.link: Link | None = None
+        self.restart_requested = False
+        self.screen_on = True
+        self._link_task: asyncio.Task[None] | None = None
         self._generation = 0
 
     # -- start and stop -------------------------------------------------------------------------
@@ -94,6 +129,12 @@ class Conductor:
             log.info("playlog recovered open_rows=%d", closed)
         if self.watcher is not None:
             self.programme = self.watcher.load_now() or EMPTY
+        elif self.sync is not None:
+            # Offline start: what was committed before plays at once, link or no link.
+            self.programme = await self.loop.run_in_executor(self.pool, self.sync.programme)
+        if self.sync is not None:
+            self.alerts = self.sync.alert_items(self._now())
+        self._journal("start", software=health.software(), programme=self.programme.source)
         self.jobs.start()
         if self.watcher is not None:
             self.jobs.every("watch", WATCH_S, self._watch)
@@ -102,6 +143,16 @@ class Conductor:
         self.jobs.every("cleanup", CLEANUP_S, self._cleanup)
         self._power()
         await self.advance(self._now(), cut=True)
+        if self.link is not None:
+            self._link_task = self.loop.create_task(self.link.run())
+
+    async def stop_link(self) -> None:
+        """Close the link to the hub, if there is one."""
+        if self.link is not None:
+            await self.link.stop()
+        if self._link_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._link_task, timeout=5)
 
     def stop(self) -> None:
         """Stop the jobs, close the play log's open row and the pool."""
@@ -222,12 +273,77 @@ class Conductor:
         if self.watcher is None:
             return
         programme = await self.loop.run_in_executor(self.pool, self.watcher.poll)
-        if programme is None:
-            return
+        if programme is not None:
+            await self.use_programme(programme)
+
+    async def use_programme(self, programme: Programme) -> None:
+        """Play ``programme`` from now on (a slide that is no longer eligible is cut short)."""
         self.programme = programme
+        await self._replan()
+
+    async def _replan(self) -> None:
         await self._deadline()  # a new emergency or a removed item may have to cut in now
         if self.planned is not None:
             self._schedule(replace(self.planned, deadline=self._later_deadline(self._now())))
+
+    # -- what the link asks (LinkHooks) -----------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Return the heartbeat's content, display and system parts."""
+        current = self.on_screen.decision if self.on_screen is not None else None
+        item = current.item if current is not None else None
+        size = self.screen
+        return {
+            "content": {
+                "versions": dict(self.sync.store.versions()) if self.sync else {},
+                "source": self.programme.source,
+                "items": len(self.programme.items),
+                "alerts": [a.id for a in self.alerts if a.is_eligible(self._now(), self.tz)],
+                "item": item.id if item is not None else "idle",
+                "template": item.template if item is not None else "clock",
+                "reason": current.reason if current is not None else "idle",
+            },
+            "display": health.display(self.display.stats, self.screen_on, size.width, size.height),
+            "system": health.system(self.config.data_dir, self._process),
+        }
+
+    async def content_changed(self) -> None:
+        """Play the store's newly committed programme."""
+        if self.sync is not None and self.watcher is None:
+            await self.use_programme(
+                await self.loop.run_in_executor(self.pool, self.sync.programme)
+            )
+
+    async def alerts_changed(self) -> None:
+        """Take the alerts in force from the store; an emergency cuts in at once."""
+        if self.sync is not None:
+            self.alerts = self.sync.alert_items(self._now())
+            await self._replan()
+
+    async def run_command(self, name: str, args: dict[str, Any]) -> None:
+        """Carry out a verified command from the hub."""
+        log.info("command name=%s", name)
+        if name in ("blank", "unblank", "power"):
+            self._power()  # the store already holds the new blank state or schedule
+        elif name == "reload":
+            await self.content_changed()
+            await self.alerts_changed()
+        elif name == "restart":
+            self.restart_requested = True
+            self.display.post(Stop())
+        else:
+            raise SignageError(ErrorCode.COMMAND_UNKNOWN, f"no such command: {name}")
+
+    async def screenshot(self) -> bytes:
+        """Return a PNG of what is on screen now."""
+        future: asyncio.Future[tuple[bytes, tuple[int, int]]] = self.loop.create_future()
+
+        def reply(raw: bytes, size: tuple[int, int]) -> None:
+            self.loop.call_soon_threadsafe(future.set_result, (raw, size))
+
+        self.display.post(Capture(reply))
+        raw, size = await asyncio.wait_for(future, timeout=5)
+        return await self.loop.run_in_executor(self.pool, _png, raw, size)
 
     async def _clock(self) -> None:
         jump = self.clock.check()
@@ -258,26 +374,48 @@ class Conductor:
     def _snapshots(self) -> Path:
         return self.config.data_dir / "assets"
 
+    def _windows(self) -> tuple[Window, ...]:
+        override = self.sync.power_schedule() if self.sync is not None else None
+        return override if override is not None else self.config.power_on
+
     def _power(self) -> None:
-        windows = self.config.power_on
-        if not windows:
+        windows = self._windows()
+        blanked = self.sync is not None and self.sync.blanked()
+        if not windows and not blanked and self.screen_on:
             return
         now = self._now()
         local = now.astimezone(self.tz)
-        on = any(window.contains(local) for window in windows)
+        scheduled = not windows or any(window.contains(local) for window in windows)
+        on = scheduled and not blanked
+        changed = on != self.screen_on
+        self.screen_on = on
         self.display.post(Blank(not on))
         command = self.config.power_on_command if on else self.config.power_off_command
-        if command:
+        if command and (changed or not blanked):
             try:
                 subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             except OSError as exc:
                 log.error("power command failed command=%s reason=%s", command[0], exc)
-        change = next_window_change(windows, now, self.tz)
+        change = next_window_change(windows, now, self.tz) if windows else None
         if change is not None:
             self.jobs.at("power", change, self._power)
+        else:
+            self.jobs.cancel("power")
 
     def _now(self) -> datetime:
         return datetime.now(self.tz)
+
+    def _journal(self, kind: str, **data: Any) -> None:
+        try:
+            self.playlog.event(kind, self._now(), **data)
+        except SignageError as exc:
+            log.error("outbox write failed reason=%s", exc)
+
+
+def _png(raw: bytes, size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", size, raw).save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
 
 
 def _key(decision: Decision | None) -> str:
@@ -313,11 +451,13 @@ def play(
     headless: bool = False,
     exit_after: float | None = None,
     screenshot_dir: Path | None = None,
-) -> DisplayStats:
-    """Run the board until the window is closed, SIGTERM/SIGINT, or ``exit_after`` seconds.
+) -> PlayResult:
+    """Run the board until the window is closed, SIGTERM/SIGINT, ``exit_after`` seconds, or a
+    restart command from the hub.
 
-    Returns the display's statistics. Raises SignageError (fonts, layouts, display, data dir)
-    before anything is shown when the board cannot start.
+    Returns the display's statistics and whether a restart was asked for. Raises SignageError
+    (fonts, layouts, display, data dir, keys, hub settings) before anything is shown when the
+    board cannot start.
     """
     tune_memory()
     stack = build_stack()
@@ -330,6 +470,21 @@ def play(
         watcher = FolderWatcher(
             content, composer.library, config.data_dir / "assets", tz, DEFAULT_MAX_PIXELS
         )
+    # The store plays what a hub delivered (also offline); folder mode does not use it.
+    sync = None
+    link_args: tuple[str, str] | None = None
+    if content is None:
+        trust = read_trust(list(config.trusted_keys)) if config.trusted_keys else Trust(())
+        store = ContentStore(config.data_dir / "store", config.cache_quota_bytes)
+        sync = ContentSync(store, trust, composer.library, config.area, tz, DEFAULT_MAX_PIXELS)
+        if config.hub_url is not None:
+            if not config.trusted_keys:
+                raise ConfigError(
+                    ErrorCode.CONFIG_INVALID,
+                    "a board with a hub needs the publishers' public keys",
+                    path="hub.trusted_keys",
+                )
+            link_args = (config.hub_url, read_token(config.hub_token_file))
     display = Display(
         config.size,
         fullscreen=config.fullscreen,
@@ -342,7 +497,19 @@ def play(
     )
     screen = display.open()
     loop = asyncio.new_event_loop()
-    conductor = Conductor(config, composer, display, playlog, watcher, loop, screen)
+    conductor = Conductor(config, composer, display, playlog, watcher, loop, screen, sync)
+    if sync is not None and link_args is not None:
+        conductor.link = Link(
+            link_args[0],
+            link_args[1],
+            config.board_id,
+            sync,
+            playlog,
+            conductor,
+            tz,
+            ca_file=config.hub_ca_file,
+            allow_insecure=config.allow_insecure,
+        )
 
     def on_shown(show: Show, wall: float) -> None:
         loop.call_soon_threadsafe(conductor.shown, show, wall)
@@ -367,17 +534,20 @@ def play(
         ready.wait(timeout=10)
         stop_done = threading.Event()
 
-        def stop() -> None:
-            conductor.stop()
-            loop.stop()
-            stop_done.set()
+        async def stop() -> None:
+            try:
+                await conductor.stop_link()
+                conductor.stop()
+            finally:
+                loop.stop()
+                stop_done.set()
 
-        loop.call_soon_threadsafe(stop)
+        loop.call_soon_threadsafe(lambda: loop.create_task(stop()))
         stop_done.wait(timeout=10)
         thread.join(timeout=10)
         playlog.close()
         display.close()
-    return stats
+    return PlayResult(stats, conductor.restart_requested)
 
 
 def _on_signals(handler: object) -> dict[int, object]:

@@ -7,15 +7,16 @@ board with one ConfigError that names the key (``display.rotate: expected 0, 90,
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from signage.errors import ConfigError, ContentError, ErrorCode
+from signage.errors import ConfigError, ContentError, ErrorCode, SigningError
 from signage.layout import ROTATIONS, Size
 from signage.model import DAY_NAMES, DEFAULT_TIMEZONE, Window, board_timezone
+from signage.protocol import PrivateKey, PublicKey, Trust
 
 TRANSITIONS = ("cut", "fade", "slide")
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -32,8 +33,8 @@ _KEYS: dict[str, set[str]] = {
         "fps",
         "chime",
     },
-    "data": {"dir"},
-    "hub": {"url", "token_file", "trusted_keys", "allow_insecure"},
+    "data": {"dir", "cache_mb"},
+    "hub": {"url", "token_file", "trusted_keys", "allow_insecure", "ca_file"},
     "power": {*DAY_NAMES, "command_on", "command_off"},
     "log": {"level"},
 }
@@ -62,8 +63,10 @@ class BoardConfig:
     fps: int = 60
     chime: Path | None = None
     data_dir: Path = field(default_factory=default_data_dir)
+    cache_quota_bytes: int = 2 * 2**30
     hub_url: str | None = None
     hub_token_file: Path | None = None
+    hub_ca_file: Path | None = None
     trusted_keys: tuple[Path, ...] = ()
     allow_insecure: bool = False
     power_on: tuple[Window, ...] = ()  # empty: the screen is always on
@@ -172,8 +175,10 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
         fps=r.integer("display.fps", defaults.fps, 1, 240),
         chime=r.path("display.chime"),
         data_dir=data_dir if data_dir is not None else defaults.data_dir,
+        cache_quota_bytes=r.integer("data.cache_mb", 2048, 64, 1_000_000) * 2**20,
         hub_url=r.optional_text("hub.url"),
         hub_token_file=r.path("hub.token_file"),
+        hub_ca_file=r.path("hub.ca_file"),
         trusted_keys=tuple(r.paths("hub.trusted_keys")),
         allow_insecure=r.boolean("hub.allow_insecure", False),
         power_on=r.power(),
@@ -312,3 +317,27 @@ def _clock(text: str, key: str) -> time:
         raise ConfigError(
             ErrorCode.CONFIG_INVALID, f"expected a time HH:MM, got {text!r}", path=key
         ) from exc
+
+
+# -- key files (board.toml names the trusted ones; publisher tools read private ones) ----------
+
+K = TypeVar("K", PrivateKey, PublicKey)
+
+
+def read_private_key(path: Path) -> PrivateKey:
+    """Return the key in ``ID.key``; raise SigningError (key.invalid) naming the file."""
+    return _read_key(path, PrivateKey.from_json)
+
+
+def read_trust(paths: list[Path]) -> Trust:
+    """Return the trust made of the ``ID.pub`` files in ``paths``; raise SigningError."""
+    return Trust([_read_key(path, PublicKey.from_json) for path in paths])
+
+
+def _read_key(path: Path, parse: Callable[[bytes], K]) -> K:
+    try:
+        return parse(path.read_bytes())
+    except OSError as exc:
+        raise SigningError(ErrorCode.KEY_INVALID, exc.strerror or str(exc), path=str(path)) from exc
+    except SigningError as exc:
+        raise SigningError(exc.code, exc.message, path=str(path)) from exc

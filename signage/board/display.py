@@ -1,10 +1,11 @@
 """The screen: a pygame loop on the main thread that only blits prepared surfaces.
 
-Other threads post immutable messages (:class:`Show`, :class:`Blank`, :class:`Stop`) to its
-queue. The loop is events -> update -> draw. A static slide costs almost nothing: the loop
-blocks on its queue and wakes ten times a second for window events. A transition or a ticker
-runs at the refresh rate; a ticker redraws only its strip. A slide that is late never leaves the
-screen black: the current one stays until the next is ready. An emergency cuts in at once.
+Other threads post immutable messages (:class:`Show`, :class:`Blank`, :class:`Stop`,
+:class:`Capture`) to its queue. The loop is events -> update -> draw. A static slide costs
+almost nothing: the loop blocks on its queue and wakes ten times a second for window events. A
+transition or a ticker runs at the refresh rate; a ticker redraws only its strip. A slide that is
+late never leaves the screen black: the current one stays until the next is ready. An emergency
+cuts in at once.
 """
 
 from __future__ import annotations
@@ -71,7 +72,15 @@ class Stop:
     """End the loop."""
 
 
-Message = Show | Blank | Stop
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """Copy what is on screen: ``reply`` gets its RGB bytes and (width, height), on the
+    display's thread (keep it short: hand the bytes to another thread to encode)."""
+
+    reply: Callable[[bytes, tuple[int, int]], None]
+
+
+Message = Show | Blank | Stop | Capture
 
 
 @dataclass(slots=True)
@@ -274,6 +283,9 @@ class Display:
     def _handle(self, message: Message) -> None:
         if isinstance(message, Stop):
             self._running = False
+        elif isinstance(message, Capture):
+            screen = self._require_screen()
+            message.reply(pygame.image.tobytes(screen, "RGB"), screen.get_size())
         elif isinstance(message, Blank):
             self._blank = message.on
             self._dirty = True

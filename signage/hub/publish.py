@@ -12,11 +12,9 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from PIL import Image
@@ -26,9 +24,7 @@ from signage.compose import DEFAULT_MAX_PIXELS
 from signage.errors import ErrorCode, SigningError
 from signage.layout import LayoutLibrary
 from signage.model import bundle_to_json, load_bundle_json
-from signage.protocol import PrivateKey, PublicKey, Trust, accept_bundle
-
-K = TypeVar("K", PrivateKey, PublicKey)
+from signage.protocol import PrivateKey, Trust, accept_bundle
 
 _MEDIA = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif"}
 
@@ -53,25 +49,6 @@ def write_keypair(key: PrivateKey, folder: Path) -> tuple[Path, Path]:
         out.write(key.to_json())
     public.write_text(key.public().to_json(), encoding="utf-8")
     return private, public
-
-
-def read_private_key(path: Path) -> PrivateKey:
-    """Return the key in ``ID.key``; raise SigningError (key.invalid) naming the file."""
-    return _read_key(path, PrivateKey.from_json)
-
-
-def read_trust(paths: list[Path]) -> Trust:
-    """Return the trust made of the ``ID.pub`` files in ``paths``; raise SigningError."""
-    return Trust([_read_key(path, PublicKey.from_json) for path in paths])
-
-
-def _read_key(path: Path, parse: Callable[[bytes], K]) -> K:
-    try:
-        return parse(path.read_bytes())
-    except OSError as exc:
-        raise SigningError(ErrorCode.KEY_INVALID, exc.strerror or str(exc), path=str(path)) from exc
-    except SigningError as exc:
-        raise SigningError(exc.code, exc.message, path=str(path)) from exc
 
 
 @dataclass(frozen=True, slots=True)
