@@ -1,0 +1,302 @@
+"""The real link against a real websockets server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from signage.board.link import Backoff, check_url
+from signage.errors import ConfigError, ErrorCode
+from signage.hub.channel import BoardChannel
+from signage.protocol import Chunk, PrivateKey, Trust
+from tests.board.linkkit import (
+    FakeCatalog,
+    TestHub,
+    make_board,
+    signed_example,
+    signed_text_bundle,
+    until,
+)
+
+
+@pytest.fixture(scope="module")
+def key() -> PrivateKey:
+    return PrivateKey.generate("tinh-62", "62")
+
+
+@pytest.fixture
+def trust(key: PrivateKey) -> Trust:
+    return Trust([key.public()])
+
+
+def run(coro: object) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_board_receives_verifies_and_applies_a_bundle_with_images(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    catalog.put(signed_example(key, tmp_path / "hub", 100))
+
+    async def scenario() -> None:
+        async with TestHub(catalog).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust)
+            await board.start()
+            await asyncio.wait_for(board.hooks.changed.wait(), 10)
+            assert board.sync.store.versions() == {"tinh-62": 100}
+            programme = board.sync.programme()
+            assert programme.items and all(i.id.startswith("tinh-62/") for i in programme.items)
+            assert programme.ticker
+            for path in programme.assets.values():
+                assert path.is_file()
+            # The heartbeat reaches the hub with the board's link statistics.
+            await until(lambda: hub.latest().stats.heartbeats)
+            status = hub.latest().stats.heartbeats[-1]
+            assert status["board"] == "xa-sa-thay-01" and status["link"]["state"] in ("sync", "ready")
+            await board.stop()
+
+    run(scenario())
+
+
+def test_forged_and_rolled_back_bundles_are_refused_and_change_nothing(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    catalog.put(signed_text_bundle(key, 200, "Bản đúng"))
+    stranger = PrivateKey.generate("tinh-62", "62")  # same id, different key
+
+    async def scenario() -> None:
+        async with TestHub(catalog).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust)
+            await board.start()
+            await asyncio.wait_for(board.hooks.changed.wait(), 10)
+            channel = hub.latest()
+            forged = json.loads(signed_text_bundle(stranger, 300, "Giả mạo"))
+            ack = await channel.push("bundle", {"signed": forged})
+            assert not ack.ok and ack.error is not None
+            assert ack.error["code"] == ErrorCode.SIGNATURE_INVALID
+            old = json.loads(signed_text_bundle(key, 150, "Bản cũ"))
+            ack = await channel.push("bundle", {"signed": old})
+            assert not ack.ok and ack.error is not None
+            assert ack.error["code"] == ErrorCode.BUNDLE_VERSION_NOT_NEWER
+            elsewhere = json.loads(signed_text_bundle(key, 400, "Xã khác", area="62/99999"))
+            ack = await channel.push("bundle", {"signed": elsewhere})
+            assert not ack.ok and ack.error is not None
+            assert ack.error["code"] == ErrorCode.AREA_MISMATCH
+            assert board.sync.store.versions() == {"tinh-62": 200}
+            assert board.hooks.changes == 1
+            title = board.sync.programme().items[0].fields["title"]
+            assert title == "Bản đúng"
+            newer = json.loads(signed_text_bundle(key, 500, "Bản mới"))
+            ack = await channel.push("bundle", {"signed": newer})
+            assert ack.ok and ack.result == {"publisher": "tinh-62", "version": 500}
+            await board.stop()
+
+    run(scenario())
+
+
+class DroppingChannel(BoardChannel):
+    """Sends 16 KiB chunks and cuts the connection after a few, the first two times."""
+
+    drops = 0
+    asked: list[tuple[str, int]] = []
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, chunk_bytes=16 * 1024, **kwargs)  # type: ignore[arg-type]
+        self.stats.asked = DroppingChannel.asked
+        self.cut = False
+
+    async def send_chunk(self, chunk: Chunk) -> None:
+        if self.cut:
+            return
+        if DroppingChannel.drops < 2 and self.stats.chunks_sent >= 3:
+            DroppingChannel.drops += 1
+            self.cut = True
+            self.ws.transport.abort()  # the TCP connection dies mid-asset, no close frame
+            return
+        await super().send_chunk(chunk)
+
+
+def test_a_transfer_cut_mid_asset_resumes_and_applies_once(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    catalog.put(signed_example(key, tmp_path / "hub", 100))
+    DroppingChannel.drops = 0
+    DroppingChannel.asked = []
+
+    async def scenario() -> None:
+        async with TestHub(catalog, DroppingChannel).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust)
+            await board.start()
+            await asyncio.wait_for(board.hooks.changed.wait(), 20)
+            assert DroppingChannel.drops == 2
+            assert board.link.stats.reconnects >= 2
+            assert board.sync.store.versions() == {"tinh-62": 100}
+            # Resumed, not restarted: later connections asked from where the download stood.
+            offsets = [offset for _, offset in DroppingChannel.asked]
+            assert offsets[0] == 0 and offsets[1] > 0 and offsets[2] > offsets[1]
+            assert board.hooks.changes == 1
+            for path in board.sync.programme().assets.values():
+                assert path.is_file()
+            await until(lambda: board.journal.pending_count() == 0)
+            reported = [e["kind"] for c in hub.channels for e in c.stats.reports]
+            assert reported.count("disconnected") == 2 and reported.count("bundle_applied") == 1
+            await board.stop()
+
+    run(scenario())
+
+
+def test_wrong_token_is_refused_and_the_board_backs_off(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+
+    async def scenario() -> None:
+        async with TestHub(catalog).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust, token="wrong")
+            await board.start()
+            await until(lambda: hub.refused >= 2)
+            assert not hub.channels
+            assert "401" in (board.link.stats.last_error or "")
+            await board.stop()
+
+    run(scenario())
+
+
+def test_reports_leave_the_outbox_only_when_acknowledged(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+
+    async def scenario() -> None:
+        board = make_board(tmp_path / "board", "ws://127.0.0.1:9/none", trust)
+        from datetime import datetime, timedelta
+
+        from tests.board.linkkit import TZ
+
+        start = datetime(2026, 11, 26, 8, 0, tzinfo=TZ)
+        for n in range(1200):  # days offline: more than two report batches
+            row = board.journal.start(f"i{n}", "announcement", "scheduled", start, start)
+            board.journal.end(row, start + timedelta(seconds=10))
+        assert board.journal.pending_count() == 1200
+        async with TestHub(catalog).running() as hub:
+            board.link.url = hub.url
+            await board.start()
+            await until(lambda: board.journal.pending_count() <= 1)  # "connected" may be new
+            seqs = [entry["seq"] for entry in hub.latest().stats.reports]
+            plays = [e for e in hub.latest().stats.reports if e["kind"] == "play"]
+            assert len(plays) == 1200 and len(set(seqs)) == len(seqs)
+            assert plays[0]["data"]["seconds"] == 10.0
+            await board.stop()
+
+    run(scenario())
+
+
+def test_alerts_and_signed_commands_over_the_link(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    catalog.put(signed_text_bundle(key, 200, "Thông báo"))
+
+    def alert(seq: int, identifier: str, msg_type: str = "Alert", refs: list[str] | None = None) -> dict[str, object]:
+        doc = {
+            "alert": 1,
+            "publisher": "tinh-62",
+            "seq": seq,
+            "identifier": identifier,
+            "sent": "2026-11-26T17:00:00+07:00",
+            "status": "Actual",
+            "msgType": msg_type,
+            "references": refs or [],
+            "urgency": "Immediate",
+            "severity": "Extreme",
+            "certainty": "Observed",
+            "expires": "2099-01-01T00:00:00+07:00",
+            "headline": "Bão số 9 đổ bộ",
+            "description": "Người dân không ra khỏi nhà.",
+            "area": "62",
+        }
+        return json.loads(key.sign(json.dumps(doc, ensure_ascii=False).encode()))
+
+    def command(seq: int, name: str) -> dict[str, object]:
+        doc = {
+            "command": 1,
+            "publisher": "tinh-62",
+            "seq": seq,
+            "issued": "2026-11-26T17:05:00+07:00",
+            "area": "62/23456",
+            "name": name,
+            "args": {},
+        }
+        return json.loads(key.sign(json.dumps(doc).encode()))
+
+    async def scenario() -> None:
+        async with TestHub(catalog).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust)
+            await board.start()
+            await asyncio.wait_for(board.hooks.changed.wait(), 10)
+            channel = hub.latest()
+            ack = await channel.push("alert", {"signed": alert(10, "bao-9")})
+            assert ack.ok
+            now = datetime.now(TZ)
+            assert [i.id for i in board.sync.alert_items(now)] == ["alert:bao-9"]
+            replay = await channel.push("alert", {"signed": alert(10, "bao-9")})
+            assert not replay.ok and replay.error and replay.error["code"] == ErrorCode.COMMAND_NOT_NEWER
+            ack = await channel.push("alert", {"signed": alert(11, "bao-9-huy", "Cancel", ["bao-9"])})
+            assert ack.ok and board.sync.alert_items(now) == ()
+            ack = await channel.push("command", {"name": "blank", "signed": command(12, "blank")})
+            assert ack.ok and board.sync.blanked() and board.hooks.commands[-1][0] == "blank"
+            ack = await channel.push("command", {"name": "unblank", "signed": command(12, "unblank")})
+            assert not ack.ok and board.sync.blanked()  # replayed seq: still blank
+            ack = await channel.push("command", {"name": "screenshot"})
+            assert ack.ok and ack.result is not None
+            await until(lambda: ack.result is not None and ack.result["sha256"] in channel.stats.blobs)
+            assert len(channel.stats.blobs[ack.result["sha256"]]) == ack.result["size"]
+            await board.stop()
+
+    from datetime import datetime
+
+    from tests.board.linkkit import TZ
+
+    run(scenario())
+
+
+def test_backoff_has_full_jitter_and_caps_at_five_minutes() -> None:
+    backoff = Backoff(random.Random(1))
+    ceilings = []
+    for _ in range(20):
+        ceilings.append(backoff.ceiling())
+        delay = backoff.next()
+        assert 0 <= delay <= ceilings[-1]
+    assert ceilings[:4] == [1.0, 2.0, 4.0, 8.0] and ceilings[-1] == 300.0
+    backoff.reset()
+    assert backoff.ceiling() == 1.0
+    delays = [Backoff(random.Random(seed)).next() for seed in range(200)]
+    assert min(delays) < 0.1 and max(delays) > 0.9  # spread over the whole range
+
+
+@pytest.mark.parametrize(
+    ("url", "insecure", "ok"),
+    [
+        ("wss://hub.tinh62.gov.vn/board", False, True),
+        ("ws://127.0.0.1:8765/board", False, True),
+        ("ws://localhost:8765/board", False, True),
+        ("ws://[::1]:8765/board", False, True),
+        ("ws://10.0.0.5:8765/board", False, False),
+        ("ws://10.0.0.5:8765/board", True, True),
+        ("http://hub/board", True, False),
+        ("wss:///board", False, False),
+    ],
+)
+def test_plain_ws_only_to_loopback_unless_allowed(url: str, insecure: bool, ok: bool) -> None:
+    if ok:
+        check_url(url, insecure)
+    else:
+        with pytest.raises(ConfigError):
+            check_url(url, insecure)
