@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -57,7 +58,8 @@ def test_board_receives_verifies_and_applies_a_bundle_with_images(
             # The heartbeat reaches the hub with the board's link statistics.
             await until(lambda: hub.latest().stats.heartbeats)
             status = hub.latest().stats.heartbeats[-1]
-            assert status["board"] == "xa-sa-thay-01" and status["link"]["state"] in ("sync", "ready")
+            assert status["board"] == "xa-sa-thay-01"
+            assert status["link"]["state"] in ("sync", "ready")
             await board.stop()
 
     run(scenario())
@@ -104,7 +106,7 @@ class DroppingChannel(BoardChannel):
     """Sends 16 KiB chunks and cuts the connection after a few, the first two times."""
 
     drops = 0
-    asked: list[tuple[str, int]] = []
+    asked: ClassVar[list[tuple[str, int]]] = []
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, chunk_bytes=16 * 1024, **kwargs)  # type: ignore[arg-type]
@@ -204,7 +206,9 @@ def test_alerts_and_signed_commands_over_the_link(
     catalog = FakeCatalog(tmp_path / "hub" / "assets")
     catalog.put(signed_text_bundle(key, 200, "Thông báo"))
 
-    def alert(seq: int, identifier: str, msg_type: str = "Alert", refs: list[str] | None = None) -> dict[str, object]:
+    def alert(
+        seq: int, identifier: str, msg_type: str = "Alert", refs: list[str] | None = None
+    ) -> dict[str, object]:
         doc = {
             "alert": 1,
             "publisher": "tinh-62",
@@ -247,17 +251,21 @@ def test_alerts_and_signed_commands_over_the_link(
             now = datetime.now(TZ)
             assert [i.id for i in board.sync.alert_items(now)] == ["alert:bao-9"]
             replay = await channel.push("alert", {"signed": alert(10, "bao-9")})
-            assert not replay.ok and replay.error and replay.error["code"] == ErrorCode.COMMAND_NOT_NEWER
-            ack = await channel.push("alert", {"signed": alert(11, "bao-9-huy", "Cancel", ["bao-9"])})
+            assert not replay.ok and replay.error
+            assert replay.error["code"] == ErrorCode.COMMAND_NOT_NEWER
+            cancel = alert(11, "bao-9-huy", "Cancel", ["bao-9"])
+            ack = await channel.push("alert", {"signed": cancel})
             assert ack.ok and board.sync.alert_items(now) == ()
             ack = await channel.push("command", {"name": "blank", "signed": command(12, "blank")})
             assert ack.ok and board.sync.blanked() and board.hooks.commands[-1][0] == "blank"
-            ack = await channel.push("command", {"name": "unblank", "signed": command(12, "unblank")})
+            replayed = command(12, "unblank")
+            ack = await channel.push("command", {"name": "unblank", "signed": replayed})
             assert not ack.ok and board.sync.blanked()  # replayed seq: still blank
             ack = await channel.push("command", {"name": "screenshot"})
             assert ack.ok and ack.result is not None
-            await until(lambda: ack.result is not None and ack.result["sha256"] in channel.stats.blobs)
-            assert len(channel.stats.blobs[ack.result["sha256"]]) == ack.result["size"]
+            shot = ack.result
+            await until(lambda: shot["sha256"] in channel.stats.blobs)
+            assert len(channel.stats.blobs[shot["sha256"]]) == shot["size"]
             await board.stop()
 
     from datetime import datetime
