@@ -143,11 +143,13 @@ class Hooks:
         self.alerts_seen = 0
         self.commands: list[tuple[str, dict[str, Any]]] = []
         self.applied_at: list[float] = []
+        self.programme: Any = None
 
     def status(self) -> dict[str, Any]:
         return {"content": {"versions": dict(self.sync.store.versions())}}
 
     async def content_changed(self) -> None:
+        self.programme = self.sync.programme()  # as the agent does: the programme to play
         self.changes += 1
         self.applied_at.append(time.perf_counter())
         self.changed.set()
