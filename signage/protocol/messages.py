@@ -249,7 +249,8 @@ def decode_text(data: str | bytes) -> Message:
         raise _fail("(message)", exc.message) from None
     if not isinstance(parsed, dict):
         raise _fail("(message)", "expected a JSON object")
-    if parsed.get("v") != PROTOCOL_VERSION:
+    version = parsed.get("v")
+    if type(version) is not int or version != PROTOCOL_VERSION:
         raise _fail(
             "v", f"this board speaks v {PROTOCOL_VERSION}", ErrorCode.MESSAGE_UNSUPPORTED_VERSION
         )
@@ -259,7 +260,7 @@ def decode_text(data: str | bytes) -> Message:
         raise _fail(
             "type", f"unknown message type {str(kind)[:64]!r}", ErrorCode.MESSAGE_UNKNOWN_TYPE
         )
-    if kind not in ("bundle", "alert", "command") and size > MAX_CONTROL_BYTES:
+    if kind != "bundle" and size > MAX_CONTROL_BYTES:
         raise _fail(
             "(message)",
             f"a {kind} is at most {MAX_CONTROL_BYTES} bytes",

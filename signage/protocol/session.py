@@ -304,11 +304,13 @@ class Session:
     # -- inside ---------------------------------------------------------------------------------
 
     def _queue(self, kind: str, ident: str, fields: Mapping[str, Any]) -> None:
-        if not self._step(OUT, kind):
+        if TRANSITIONS.get((self.role, self.state, OUT, kind)) is None:
             raise ProtocolError(
                 ErrorCode.SESSION_UNEXPECTED, f"{self.role} cannot send {kind} in {self.state}"
             )
-        self._outgoing.append(encode_message(kind, ident, fields))
+        frame = encode_message(kind, ident, fields)  # raises before anything changes
+        self._step(OUT, kind)
+        self._outgoing.append(frame)
 
     def _step(self, direction: str, kind: str) -> bool:
         following = TRANSITIONS.get((self.role, self.state, direction, kind))
