@@ -6,6 +6,7 @@ board with one ConfigError that names the key (``display.rotate: expected 0, 90,
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -160,10 +161,22 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
             ErrorCode.CONFIG_INVALID, f"expected one of {', '.join(LOG_LEVELS)}", path="log.level"
         )
     data_dir = r.path("data.dir")
+    board_id = r.text("board.id", defaults.board_id)
+    if not re.fullmatch(r"[a-z0-9._-]{1,64}", board_id):
+        raise ConfigError(
+            ErrorCode.CONFIG_INVALID,
+            "expected 1-64 of a-z 0-9 . _ - (as the hub knows it)",
+            path="board.id",
+        )
+    area = r.text("board.area", defaults.area) if r.get("board.area") != "" else ""
+    if area and not re.fullmatch(r"[0-9A-Za-z]+(/[0-9A-Za-z]+)*", area):
+        raise ConfigError(
+            ErrorCode.CONFIG_INVALID, "expected an area path such as 62/23456", path="board.area"
+        )
     return BoardConfig(
-        board_id=r.text("board.id", defaults.board_id),
+        board_id=board_id,
         name=r.text("board.name", defaults.name),
-        area=r.text("board.area", defaults.area),
+        area=area,
         timezone=timezone,
         logo=r.path("board.logo"),
         size=size,

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import ipaddress
+import json
 import logging
 import random
 import ssl
@@ -58,6 +59,7 @@ STABLE_S = 60.0  # a connection that lasted this long resets the backoff
 HEARTBEAT_S = 30.0  # until the hub's welcome says otherwise
 TICK_S = 1.0
 PING_S = 20.0
+REPORT_BATCH_BYTES = 512 * 1024  # well inside a control message
 
 
 class LinkHooks(Protocol):
@@ -402,6 +404,14 @@ class Link:
 
     def _request(self, session: Session, sha256: str) -> None:
         offset = self.sync.store.partial_size(sha256)
+        ref = self.sync.wanted().get(sha256)
+        if ref is not None and offset >= ref.size:
+            # A crash after the last write: the download is whole, or wrong; check it here.
+            try:
+                self.sync.store.finish_partial(ref)
+                return
+            except SignageError:
+                offset = 0
         self._requested[sha256] = session.send("get_asset", {"sha256": sha256, "offset": offset})
 
     async def _chunk(self, session: Session, event: ChunkReceived) -> None:
@@ -412,6 +422,8 @@ class Link:
             if exc.code == ErrorCode.ASSET_OUT_OF_ORDER:
                 return  # a stale chunk from before a re-request; the download resumes as asked
             log.warning("asset refused sha256=%s reason=%s", chunk.sha256, exc)
+            if chunk.sha256 in self._requested:
+                self.sync.fail_asset(chunk.sha256, exc)
             self._requested.pop(chunk.sha256, None)
             await self._settle(session)
             return
@@ -474,7 +486,13 @@ class Link:
                 return
             args: dict[str, Any] = {}
             if "signed" in message.fields:
-                command: Command = self.sync.offer_command(message.signed())
+                command: Command = self.sync.peek_command(message.signed())
+                if command.name != name:
+                    raise SignageError(
+                        ErrorCode.COMMAND_INVALID,
+                        f"message says {name!r} but the signed command is {command.name!r}",
+                    )
+                command = self.sync.offer_command(message.signed())
                 args = dict(command.args)
             await self.hooks.run_command(name, args)
         except SignageError as exc:
@@ -533,6 +551,12 @@ class Link:
         if self._reports:
             return  # one batch in flight at a time
         entries = self.journal.pending(MAX_REPORT_ENTRIES)
+        size = 0
+        for count, entry in enumerate(entries):
+            size += len(json.dumps(entry.to_json(), ensure_ascii=False).encode()) + 1
+            if size > REPORT_BATCH_BYTES and count > 0:
+                entries = entries[:count]
+                break
         if entries:
             ident = session.send("report", {"entries": [e.to_json() for e in entries]})
             self._reports[ident] = [e.seq for e in entries]

@@ -29,6 +29,8 @@ from signage.store import ContentStore
 log = logging.getLogger("signage.sync")
 
 TICKER_JOIN = "   •   "
+MAX_HELLO_ASSETS = 10_000
+MAX_HELLO_ALERTS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class ContentSync:
         self.tz = tz
         self.max_pixels = max_pixels
         self.pending: dict[str, _Pending] = {}  # publisher -> the bundle waiting for assets
+        self._superseded: list[_Pending] = []
         self.last_error: SignageError | None = None
 
     # -- what the board holds ---------------------------------------------------------------
@@ -74,12 +77,13 @@ class ContentSync:
         """Return the ``hello`` fields: committed versions, stored asset hashes, last seq per
         publisher and the alerts in force."""
         assets = sorted(p.name for p in self.store.assets.iterdir() if len(p.name) == 64)
+        assets = assets[:MAX_HELLO_ASSETS]  # keeps the hello a control message; more is resent
         state = self.store.read_doc("state")
         return {
             "held": dict(self.store.versions()),
             "assets": assets,
             "seq": dict(state.get("seq", {})),  # type: ignore[call-overload]
-            "alerts": [a.identifier for a, _ in self._alerts()],
+            "alerts": [a.identifier for a, _ in self._alerts()][:MAX_HELLO_ALERTS],
         }
 
     # -- bundles ------------------------------------------------------------------------------
@@ -101,6 +105,12 @@ class ContentSync:
             )
         self._check_items(bundle)
         self.store.stage(bundle, envelope)
+        if waiting is not None and waiting.ref != ref:
+            waiting.failed = SignageError(
+                ErrorCode.BUNDLE_VERSION_NOT_NEWER,
+                f"superseded by version {bundle.version} before its assets arrived",
+            )
+            self._superseded.append(waiting)
         self.pending[bundle.publisher] = _Pending(bundle, ref)
         log.info(
             "bundle staged publisher=%s version=%d items=%d assets=%d",
@@ -114,6 +124,7 @@ class ContentSync:
     def forget_pending(self) -> None:
         """Drop the bundles waiting for assets (their downloads stay, to be resumed)."""
         self.pending.clear()
+        self._superseded.clear()
 
     def wanted(self) -> dict[str, AssetRef]:
         """Return the assets waiting bundles still lack, by hash."""
@@ -164,7 +175,8 @@ class ContentSync:
         Returns the outcomes; the programme changes only for committed ones. Image decoding
         takes time: call this off the event loop.
         """
-        out: list[Settled] = []
+        out: list[Settled] = [Settled(w.ref, w.bundle, w.failed) for w in self._superseded]
+        self._superseded.clear()
         for publisher, waiting in list(self.pending.items()):
             error = waiting.failed
             if error is None:
@@ -232,8 +244,15 @@ class ContentSync:
         state = self.store.read_doc("state")
         seen = dict(state.get("seq", {}))  # type: ignore[call-overload]
         alert = accept_alert(envelope, self.trust, seen, self.board_area)
+        # CAP ties identifiers to their sender: an Update or Cancel reaches only alerts of the
+        # same publisher. Expired alerts are dropped here.
         gone = {alert.identifier, *alert.references}
-        kept = [(a, e) for a, e in self._alerts() if a.identifier not in gone]
+        now = datetime.now(alert.sent.tzinfo)
+        kept = [
+            (a, e)
+            for a, e in self._alerts()
+            if not (a.publisher == alert.publisher and a.identifier in gone) and now < a.expires
+        ]
         if alert.msg_type != "Cancel":
             kept.append((alert, envelope))
         self.store.write_doc("alerts", {"alerts": [e.decode("ascii") for _, e in kept]})
@@ -264,6 +283,12 @@ class ContentSync:
         self._saw(state, command.publisher, command.seq)
         log.info("command accepted name=%s publisher=%s", command.name, command.publisher)
         return command
+
+    def peek_command(self, envelope: bytes) -> Command:
+        """Return the verified command in ``envelope`` without recording it. Raises
+        SignageError."""
+        seen = dict(self.store.read_doc("state").get("seq", {}))  # type: ignore[call-overload]
+        return accept_command(envelope, self.trust, seen, self.board_area)
 
     def blanked(self) -> bool:
         """Return True when a signed blank command is in force."""

@@ -31,7 +31,7 @@ CHUNK_BYTES = 256 * 2**10  # what a sender puts in one chunk
 MAX_CHUNK_BYTES = 2**20  # what a receiver accepts in one chunk
 MAX_BLOB_BYTES = MAX_ASSET_BYTES  # assets and screenshots
 MAX_REPORT_ENTRIES = 500
-MAX_HELD_ASSETS = 100_000
+MAX_HELD_ASSETS = 10_000  # a hello stays under MAX_CONTROL_BYTES
 CHUNK_MAGIC = b"SGB1"
 _HEADER = struct.Struct(">4s32sQQ")
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -207,7 +207,7 @@ SCHEMAS: Mapping[str, Schema] = MappingProxyType(
             {"seq": _versions, "alerts": _idents, "screen": _obj},
         ),
         "welcome": (
-            {"session": _text(128), "heartbeat_s": _count(5, 3600), "time": _text(64)},
+            {"session": _text(128), "heartbeat_s": _count(5, 60), "time": _text(64)},
             {"hub": _text(128)},
         ),
         "synced": ({}, {}),

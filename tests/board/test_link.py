@@ -261,6 +261,35 @@ def test_alerts_and_signed_commands_over_the_link(
             replayed = command(12, "unblank")
             ack = await channel.push("command", {"name": "unblank", "signed": replayed})
             assert not ack.ok and board.sync.blanked()  # replayed seq: still blank
+            # A fresh signed unblank sent under the name "restart" is refused, and not spent.
+            unblank = command(13, "unblank")
+            ack = await channel.push("command", {"name": "restart", "signed": unblank})
+            assert not ack.ok and ack.error and ack.error["code"] == ErrorCode.COMMAND_INVALID
+            assert all(name != "restart" for name, _ in board.hooks.commands)
+            ack = await channel.push("command", {"name": "unblank", "signed": unblank})
+            assert ack.ok and not board.sync.blanked()
+            # Another publisher cannot withdraw this publisher's alert by its identifier.
+            assert (await channel.push("alert", {"signed": alert(14, "bao-10")})).ok
+            other = PrivateKey.generate("xa-23456", "62/23456")
+            board.sync.trust = Trust([key.public(), other.public()])
+            doc = {
+                "alert": 1,
+                "publisher": "xa-23456",
+                "seq": 1,
+                "identifier": "huy-bao-10",
+                "sent": "2026-11-26T17:00:00+07:00",
+                "status": "Actual",
+                "msgType": "Cancel",
+                "references": ["bao-10"],
+                "urgency": "Immediate",
+                "severity": "Extreme",
+                "certainty": "Observed",
+                "expires": "2099-01-01T00:00:00+07:00",
+                "area": "62/23456",
+            }
+            foreign = json.loads(other.sign(json.dumps(doc).encode()))
+            assert (await channel.push("alert", {"signed": foreign})).ok
+            assert [i.id for i in board.sync.alert_items(now)] == ["alert:bao-10"]
             ack = await channel.push("command", {"name": "screenshot"})
             assert ack.ok and ack.result is not None
             shot = ack.result
