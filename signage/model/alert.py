@@ -34,7 +34,7 @@ URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
 SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 SIGNED_COMMANDS = ("blank", "unblank", "restart", "power")
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,119}")  # "alert:" + it fits an item id
 _AREA = re.compile(r"[0-9A-Za-z]+(/[0-9A-Za-z]+)*")
 _ALERT_KEYS = {
     "alert",
@@ -126,7 +126,7 @@ def _common(data: object, kind: str, fmt: int, keys: set[str]) -> Mapping[str, A
     for key in data:
         if key not in keys:
             _fail(str(key), "unknown field")
-    if data.get(kind) != fmt:
+    if type(data.get(kind)) is not int or data.get(kind) != fmt:
         _fail(kind, f"expected format {fmt}")
     publisher = data.get("publisher")
     if not isinstance(publisher, str) or not publisher:
@@ -179,7 +179,7 @@ def parse_alert(data: object) -> Alert:
     doc = _common(data, "alert", ALERT_FORMAT, _ALERT_KEYS)
     identifier = doc.get("identifier")
     if not isinstance(identifier, str) or not _IDENTIFIER.fullmatch(identifier):
-        _fail("identifier", "expected 1-128 of A-Z a-z 0-9 . _ : -")
+        _fail("identifier", "expected 1-120 of A-Z a-z 0-9 . _ : -")
     if doc.get("status") != "Actual":
         _fail("status", "only Actual alerts are shown (not Exercise, System, Test or Draft)")
     msg_type = _choice(doc, "msgType", MSG_TYPES)

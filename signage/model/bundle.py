@@ -66,7 +66,7 @@ def parse_bundle(data: object, tz: ZoneInfo | None = None) -> Bundle:
     for key in data:
         if key not in _KEYS:
             raise _fail(str(key), "unknown field")
-    if data.get("bundle") != BUNDLE_FORMAT:
+    if type(data.get("bundle")) is not int or data.get("bundle") != BUNDLE_FORMAT:
         raise _fail("bundle", f"expected format {BUNDLE_FORMAT}")
     publisher = data.get("publisher")
     if not isinstance(publisher, str) or not publisher:

@@ -22,7 +22,7 @@ from typing import Any
 
 from signage.errors import ContentError, ErrorCode, ProtocolError
 from signage.model import MAX_ASSET_BYTES, decode_json
-from signage.protocol.signing import MAX_SIGNED_BYTES
+from signage.protocol.signing import MAX_SIGNED_BYTES, canonical_envelope
 
 PROTOCOL_VERSION = 1
 MAX_TEXT_BYTES = 24 * 2**20  # a bundle message: its envelope (at most 16 MiB) and a little more
@@ -52,8 +52,8 @@ class Message:
 
     def signed(self) -> bytes:
         """Return the signed envelope the message carries, as bytes for Trust.verify."""
-        envelope = self.fields["signed"]
-        return json.dumps(envelope, separators=(",", ":")).encode("ascii")
+        env = self.fields["signed"]
+        return canonical_envelope(env["key"], env["payload"], env["sig"])
 
 
 @dataclass(frozen=True, slots=True)

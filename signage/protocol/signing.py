@@ -114,13 +114,7 @@ class PrivateKey:
 
     def sign(self, payload: bytes) -> bytes:
         """Return the signed envelope around ``payload`` (the exact bytes a verifier will parse)."""
-        envelope = {
-            "v": ENVELOPE_VERSION,
-            "key": self.key_id,
-            "payload": _b64(payload),
-            "sig": _b64(self.key.sign(payload)),
-        }
-        return (json.dumps(envelope) + "\n").encode("ascii")
+        return canonical_envelope(self.key_id, _b64(payload), _b64(self.key.sign(payload)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +151,30 @@ class Trust:
                 ErrorCode.BUNDLE_MALFORMED, f"signed document larger than {MAX_SIGNED_BYTES} bytes"
             )
         data = _object(envelope, "signed envelope", ErrorCode.BUNDLE_MALFORMED)
-        if data.get("v") != ENVELOPE_VERSION or set(data) != {"v", "key", "payload", "sig"}:
+        version = data.get("v")
+        if (
+            type(version) is not int
+            or version != ENVELOPE_VERSION
+            or set(data)
+            != {
+                "v",
+                "key",
+                "payload",
+                "sig",
+            }
+        ):
             raise SigningError(
                 ErrorCode.BUNDLE_MALFORMED, 'expected {"v": 1, "key", "payload", "sig"}'
             )
         key_id = data["key"]
+        if not all(isinstance(data[k], str) for k in ("key", "payload", "sig")) or envelope not in (
+            canonical := canonical_envelope(data["key"], data["payload"], data["sig"]),
+            canonical.rstrip(b"\n"),
+        ):
+            # One spelling only: every changed byte of a signed document is refused.
+            raise SigningError(
+                ErrorCode.BUNDLE_MALFORMED, "envelope is not in its canonical form (see docs)"
+            )
         key = self._keys.get(key_id) if isinstance(key_id, str) else None
         if key is None:
             raise SigningError(
@@ -179,6 +192,13 @@ class Trust:
         return Signed(key.key_id, key.area, payload)
 
 
+def canonical_envelope(key_id: str, payload_b64: str, sig_b64: str) -> bytes:
+    """Return the one accepted spelling of an envelope: compact JSON in the order v, key,
+    payload, sig, and a final newline (which may be left out)."""
+    data = {"v": ENVELOPE_VERSION, "key": key_id, "payload": payload_b64, "sig": sig_b64}
+    return (json.dumps(data, separators=(",", ":")) + "\n").encode("ascii")
+
+
 def _key_file(text: str | bytes, field: str) -> tuple[str, str, bytes]:
     """Return (id, area, raw key bytes) of a key file's JSON; raise SigningError (key.invalid)."""
     data = _object(text, "key file")
@@ -194,9 +214,12 @@ def _unb64(value: object, name: str, code: ErrorCode = ErrorCode.KEY_INVALID) ->
     if not isinstance(value, str):
         raise SigningError(code, f"{name}: expected base64 text")
     try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
+        raw = base64.b64decode(value.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise SigningError(code, f"{name}: not valid base64") from exc
+    if _b64(raw) != value:  # unused bits set, or odd padding: another spelling of the bytes
+        raise SigningError(code, f"{name}: not canonical base64")
+    return raw
 
 
 def _object(

@@ -571,21 +571,7 @@ def test_a_signed_payload_over_max_signed_bytes_is_too_large() -> None:
     assert decode_text(_raw("bundle", {"signed": at_limit})).type == "bundle"
 
 
-_NOT_BUNDLES = [
-    pytest.param(
-        kind,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: decode_text exempts alert and command from MAX_CONTROL_BYTES although "
-            "the constant is documented as the bound of every message but a bundle (even an "
-            "unsigned reload may be 24 MiB)",
-        ),
-    )
-    if kind in ("alert", "command")
-    else kind
-    for kind in SCHEMAS
-    if kind != "bundle"
-]
+_NOT_BUNDLES = [kind for kind in SCHEMAS if kind != "bundle"]
 
 
 @pytest.mark.parametrize("kind", _NOT_BUNDLES)
@@ -656,13 +642,9 @@ def test_a_number_too_long_for_int_is_malformed() -> None:
     assert _refused(text).code is ErrorCode.MESSAGE_MALFORMED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: decode_text compares v with == so JSON true (== 1 in Python) passes as "
-    "version 1; every integer field elsewhere refuses booleans",
-)
-def test_boolean_true_is_not_version_1() -> None:
-    assert _refused(_raw("synced", {}, v=True)).code is ErrorCode.MESSAGE_UNSUPPORTED_VERSION
+@pytest.mark.parametrize("v", [True, 1.0, [1], {"major": 1}])
+def test_v_must_be_the_integer_1(v: object) -> None:
+    assert _refused(_raw("synced", {}, v=v)).code is ErrorCode.MESSAGE_UNSUPPORTED_VERSION
 
 
 def test_version_is_checked_before_type_and_id() -> None:

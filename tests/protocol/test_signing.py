@@ -14,6 +14,7 @@ from signage.cli import main
 from signage.errors import ContentError, ErrorCode, SigningError
 from signage.model import bundle_to_json, load_bundle_json
 from signage.protocol import PrivateKey, PublicKey, Trust, accept_bundle, area_within
+from signage.protocol.signing import canonical_envelope
 
 REPO = Path(__file__).resolve().parents[2]
 ISSUED = datetime.fromisoformat("2026-11-26T17:00:00+07:00")
@@ -94,8 +95,27 @@ def test_payload_bytes_are_what_is_signed(key: PrivateKey, trust: Trust) -> None
     other = json.loads(key.sign(_bundle(version=6)))
     envelope["payload"] = other["payload"]  # a valid payload under someone else's signature
     with pytest.raises(SigningError) as caught:
-        accept_bundle(json.dumps(envelope).encode(), trust, {})
+        accept_bundle(canonical_envelope(**_parts(envelope)), trust, {})
     assert caught.value.code is ErrorCode.SIGNATURE_INVALID
+
+
+def _parts(envelope: dict[str, str]) -> dict[str, str]:
+    return {
+        "key_id": envelope["key"],
+        "payload_b64": envelope["payload"],
+        "sig_b64": envelope["sig"],
+    }
+
+
+def test_only_the_canonical_spelling_of_an_envelope_is_accepted(
+    key: PrivateKey, trust: Trust
+) -> None:
+    signed = key.sign(_bundle())
+    assert accept_bundle(signed.rstrip(b"\n"), trust, {}).version == 5
+    loose = json.dumps(json.loads(signed)).encode()  # same content, spaces after separators
+    with pytest.raises(SigningError) as caught:
+        accept_bundle(loose, trust, {})
+    assert caught.value.code is ErrorCode.BUNDLE_MALFORMED
 
 
 @pytest.mark.parametrize(
