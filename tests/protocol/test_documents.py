@@ -632,11 +632,21 @@ def _same_bytes_spellings(text: str) -> list[str]:
     return spellings
 
 
-def test_another_spelling_of_the_same_signature_is_refused() -> None:
-    envelope = json.loads(FIXED.sign(bundle()))
+@pytest.mark.parametrize("field", ["sig", "payload"])
+def test_another_base64_spelling_of_the_same_bytes_is_refused(field: str) -> None:
+    payload = bundle() if len(bundle()) % 3 else bundle() + b"\n"  # a padded payload too
+    envelope = json.loads(FIXED.sign(payload))
+    assert envelope[field].endswith("=")
+    parts = {"key_id": envelope["key"], "payload_b64": envelope["payload"]}
+    parts["sig_b64"] = envelope["sig"]
+    name = "sig_b64" if field == "sig" else "payload_b64"
     accepted = []
-    for spelling in _same_bytes_spellings(envelope["sig"]):
-        changed = json.dumps({**envelope, "sig": spelling}).encode() + b"\n"
-        if _outcome(changed) != "refused":
+    for spelling in _same_bytes_spellings(envelope[field]):
+        changed = canonical_envelope(**{**parts, name: spelling})  # canonical JSON around it
+        try:
+            accept_bundle(changed, FIXED_TRUST, {})
+        except SigningError as exc:
+            assert exc.code is ErrorCode.BUNDLE_MALFORMED
+        else:
             accepted.append(spelling[-4:])
     assert accepted == []

@@ -649,6 +649,16 @@ def test_a_refused_frame_still_counts_as_a_sign_of_life() -> None:
     assert hub.state is State.READY
 
 
+def test_a_chunk_is_a_sign_of_life_too() -> None:
+    board, hub = paired(limits=Limits(silence_timeout_s=10.0))
+    hub.send_chunk(Chunk(SHA, 0, 1, b"x"))
+    deliver(hub, board, 8.0)
+    board.check(15.0)
+    assert board.state is State.READY
+    board.check(18.5)
+    assert _closed_by_timeout(board)
+
+
 def test_max_faults_closes_the_session() -> None:
     _, hub = paired(limits=Limits(max_faults=3))
     for n in range(3):
