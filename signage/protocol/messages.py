@@ -224,7 +224,9 @@ SCHEMAS: Mapping[str, Schema] = MappingProxyType(
 
 def ref_of(data: str | bytes) -> str | None:
     """Return the ``id`` of a message that failed to decode, when it can be read (for the error
-    ack); None otherwise. Never raises."""
+    ack); None otherwise. Never raises. A frame over the limit is not parsed at all."""
+    if len(data) > MAX_TEXT_BYTES:
+        return None
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError, TypeError):

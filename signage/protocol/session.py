@@ -21,6 +21,7 @@ from typing import Any
 
 from signage.errors import ErrorCode, ProtocolError
 from signage.protocol.messages import (
+    MAX_CONTROL_BYTES,
     Chunk,
     Message,
     decode_chunk,
@@ -185,7 +186,9 @@ class Session:
         self.last_received = now
         assert self._bucket is not None
         if not self._bucket.take(now):
-            self._fault(ErrorCode.MESSAGE_RATE_LIMITED, "too many messages", ref_of(data))
+            # A flood is not parsed: only a small frame is worth an error ack.
+            ref = ref_of(data) if len(data) <= MAX_CONTROL_BYTES else None
+            self._fault(ErrorCode.MESSAGE_RATE_LIMITED, "too many messages", ref)
             return
         try:
             message = decode_text(data)
