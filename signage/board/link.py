@@ -392,10 +392,7 @@ class Link:
                 None, self.sync.offer_bundle, message.signed(), message.id
             )
         except SignageError as exc:
-            log.warning("bundle refused reason=%s", exc)
-            self.sync.last_error = exc
-            self._event("bundle_refused", error=exc.as_dict())
-            session.ack(message.id, False, exc.as_dict())
+            self._refuse(session, message, exc)
             return
         for ref in missing:
             if ref.sha256 not in self._requested:
@@ -457,14 +454,18 @@ class Link:
         if changed:
             await self.hooks.content_changed()
 
+    def _refuse(self, session: Session, message: Message, exc: SignageError) -> None:
+        """Answer a refused bundle or alert with its error; the screen stays as it was."""
+        log.warning("%s refused reason=%s", message.type, exc)
+        self.sync.last_error = exc
+        self._event(f"{message.type}_refused", error=exc.as_dict())
+        session.ack(message.id, False, exc.as_dict())
+
     async def _alert(self, session: Session, message: Message) -> None:
         try:
             alert = self.sync.offer_alert(message.signed())
         except SignageError as exc:
-            log.warning("alert refused reason=%s", exc)
-            self.sync.last_error = exc
-            self._event("alert_refused", error=exc.as_dict())
-            session.ack(message.id, False, exc.as_dict())
+            self._refuse(session, message, exc)
             return
         session.ack(message.id, True, result={"identifier": alert.identifier})
         self._event("alert_applied", identifier=alert.identifier, msgType=alert.msg_type)
