@@ -59,6 +59,13 @@ class ErrorCode(StrEnum):
     SESSION_TIMEOUT = "session.timeout"
     ASSET_OUT_OF_ORDER = "asset.out_of_order"
     LINK_FAILED = "link.failed"
+    # the reference hub: registry, tokens, publisher requests
+    AUTH_FAILED = "auth.failed"
+    AUTH_FORBIDDEN = "auth.forbidden"
+    BOARD_UNKNOWN = "board.unknown"
+    BOARD_OFFLINE = "board.offline"
+    PUBLISHER_UNKNOWN = "publisher.unknown"
+    REGISTRY_CONFLICT = "registry.conflict"
     # content folders (folder mode)
     FOLDER_INVALID = "folder.invalid"
     # board configuration, play log, display
@@ -132,6 +139,10 @@ class FolderError(SignageError):
 
 class DisplayError(SignageError):
     """The screen cannot be opened or used."""
+
+
+class HubError(SignageError):
+    """The reference hub refused a request (auth.*, board.*, registry.*)."""
 
 
 class UsageError(SignageError):

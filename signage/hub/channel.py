@@ -10,6 +10,7 @@ benchmarks run it against real boards on 127.0.0.1.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import secrets
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from signage.errors import ErrorCode
+from signage import __version__
+from signage.errors import ErrorCode, SignageError
 from signage.protocol import (
     CHUNK_BYTES,
     Acked,
@@ -36,25 +38,43 @@ from signage.protocol import (
 )
 
 log = logging.getLogger("signage.hub.channel")
+HUB_SOFTWARE = f"signage-hub/{__version__}"
 
 
 class Catalog(Protocol):
-    """Where a channel finds what to send a board."""
+    """Where a channel finds what a board lacks when it says hello."""
 
-    def bundles(self) -> list[tuple[str, int, bytes]]:
-        """Return (publisher, version, signed envelope) of the newest bundle of each publisher
-        meant for this board."""
-
-    def alerts(self) -> list[tuple[str, bytes]]:
-        """Return (identifier, signed envelope) of the alerts in force for this board."""
+    def sync(self, hello: Mapping[str, Any]) -> list[tuple[str, str, bytes]]:
+        """Return what to send a board after its ``hello`` fields, in order: (``bundle`` or
+        ``alert``, a key naming the document, signed envelope). A bundle's key is
+        ``publisher@version``, an alert's its identifier."""
 
     def asset(self, sha256: str) -> Path | None:
         """Return the file of asset ``sha256``, or None when the hub does not have it."""
 
 
+class Listener(Protocol):
+    """What a channel tells its hub. The default, :class:`Recorder`, keeps it in ChannelStats."""
+
+    def hello(self, channel: BoardChannel, fields: Mapping[str, Any]) -> dict[str, str] | None:
+        """Return None to welcome the board, or the error {code, message} that refuses it."""
+
+    def heartbeat(self, channel: BoardChannel, status: Mapping[str, Any]) -> None:
+        """A heartbeat arrived."""
+
+    def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
+        """A report batch arrived; raise SignageError to refuse it (the board sends it again)."""
+
+    def acked(self, channel: BoardChannel, kind: str, key: str, ack: Acked) -> None:
+        """The board answered a delivered bundle or alert (``key`` as from :meth:`Catalog.sync`)."""
+
+    def fault(self, channel: BoardChannel, fault: Fault) -> None:
+        """The board sent something refused."""
+
+
 @dataclass(slots=True)
 class ChannelStats:
-    """What one board connection delivered."""
+    """What one board connection delivered (kept by :class:`Recorder`, for tests and tools)."""
 
     board: str | None = None
     heartbeats: list[Mapping[str, Any]] = field(default_factory=list)
@@ -63,6 +83,25 @@ class ChannelStats:
     chunks_sent: int = 0
     asked: list[tuple[str, int]] = field(default_factory=list)  # get_asset: (sha256, offset)
     blobs: dict[str, bytes] = field(default_factory=dict)  # screenshots from the board
+
+
+class Recorder:
+    """A listener that welcomes every board and records everything in the channel's stats."""
+
+    def hello(self, channel: BoardChannel, fields: Mapping[str, Any]) -> dict[str, str] | None:
+        return None
+
+    def heartbeat(self, channel: BoardChannel, status: Mapping[str, Any]) -> None:
+        channel.stats.heartbeats.append(status)
+
+    def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
+        channel.stats.reports.extend(entries)
+
+    def acked(self, channel: BoardChannel, kind: str, key: str, ack: Acked) -> None:
+        pass
+
+    def fault(self, channel: BoardChannel, fault: Fault) -> None:
+        channel.stats.faults.append(fault)
 
 
 class BoardChannel:
@@ -78,6 +117,8 @@ class BoardChannel:
         clock: Callable[[], float] = time.monotonic,
         session_id: str | None = None,
         chunk_bytes: int = CHUNK_BYTES,
+        listener: Listener | None = None,
+        own_ticker: bool = True,
     ) -> None:
         self.ws = ws
         self.catalog = catalog
@@ -86,17 +127,22 @@ class BoardChannel:
         self.session = Session(Role.HUB, clock(), limits or Limits())
         self.session_id = session_id or secrets.token_hex(8)
         self.chunk_bytes = chunk_bytes
+        self.listener: Listener = listener or Recorder()
+        self.own_ticker = own_ticker
         self.stats = ChannelStats()
         self.ready = asyncio.Event()
+        self.closed = asyncio.Event()
         self._answers: dict[str, asyncio.Future[Acked]] = {}
+        self._delivered: dict[tuple[str, str], asyncio.Future[Acked]] = {}
         self._partial: dict[str, bytearray] = {}
+        self._blob_waiters: dict[str, asyncio.Future[bytes]] = {}
         self._lock = asyncio.Lock()
 
     # -- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Serve the connection until it closes."""
-        ticker = asyncio.create_task(self._tick())
+        ticker = asyncio.create_task(self._tick()) if self.own_ticker else None
         try:
             async for frame in self.ws:
                 now = self.clock()
@@ -112,29 +158,89 @@ class BoardChannel:
         except ConnectionClosed:
             pass
         finally:
-            ticker.cancel()
-            for future in self._answers.values():
+            if ticker is not None:
+                ticker.cancel()
+            self.closed.set()
+            self.ready.clear()
+            waiting: list[asyncio.Future[Any]] = [*self._answers.values()]
+            for future in [*waiting, *self._blob_waiters.values()]:
                 if not future.done():
                     future.cancel()
 
+    async def check(self, now: float) -> None:
+        """Apply the session's timeouts at ``now`` (a hub with many boards calls this from one
+        ticker instead of giving each channel its own)."""
+        self.session.check(now)
+        await self._handle()
+        if self.session.state == "closed" and not self.closed.is_set():
+            await self.ws.close(1008, "session timeout")
+
     async def push(self, kind: str, fields: Mapping[str, Any]) -> Acked:
         """Send a bundle, alert or command and return the board's ack (waits for it)."""
-        await self.ready.wait()
-        ident = self.session.send(kind, fields)
-        future: asyncio.Future[Acked] = asyncio.get_running_loop().create_future()
-        self._answers[ident] = future
+        await self._wait_ready()
+        future = self._send(kind, fields)
         await self._flush()
         return await future
 
+    async def deliver(self, kind: str, key: str, envelope: bytes) -> Acked:
+        """Send signed ``bundle`` or ``alert`` ``envelope`` named ``key`` (as Catalog.sync
+        names it) and return the board's ack. A document already sent in this session is not
+        sent again: the caller waits for the first sending's ack."""
+        await self._wait_ready()
+        future = self._deliver(kind, key, envelope)
+        await self._flush()
+        return await future
+
+    async def screenshot(self) -> tuple[Acked, bytes | None]:
+        """Ask the board for a screenshot; return its ack and the PNG bytes (None if refused)."""
+        ack = await self.push("command", {"name": "screenshot"})
+        if not ack.ok or ack.result is None:
+            return ack, None
+        sha256 = str(ack.result.get("sha256", ""))
+        if sha256 in self.stats.blobs:
+            return ack, self.stats.blobs.pop(sha256)
+        waiter = self._blob_waiters.setdefault(sha256, asyncio.get_running_loop().create_future())
+        try:
+            return ack, await waiter
+        finally:
+            self._blob_waiters.pop(sha256, None)
+
     # -- inside -------------------------------------------------------------------------------
+
+    async def _wait_ready(self) -> None:
+        if self.closed.is_set():
+            raise ConnectionError("the board is not connected")
+        ready = asyncio.ensure_future(self.ready.wait())
+        closed = asyncio.ensure_future(self.closed.wait())
+        await asyncio.wait((ready, closed), return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        closed.cancel()
+        if not self.ready.is_set():
+            raise ConnectionError("the board went away")
+
+    def _send(self, kind: str, fields: Mapping[str, Any]) -> asyncio.Future[Acked]:
+        ident = self.session.send(kind, fields)
+        future: asyncio.Future[Acked] = asyncio.get_running_loop().create_future()
+        self._answers[ident] = future
+        return future
+
+    def _deliver(self, kind: str, key: str, envelope: bytes) -> asyncio.Future[Acked]:
+        future = self._delivered.get((kind, key))
+        if future is None:
+            future = self._send(kind, {"signed": json.loads(envelope)})
+            self._delivered[(kind, key)] = future
+            future.add_done_callback(lambda done: self._answered(kind, key, done))
+        return future
+
+    def _answered(self, kind: str, key: str, future: asyncio.Future[Acked]) -> None:
+        if not future.cancelled():
+            self.listener.acked(self, kind, key, future.result())
 
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.session.check(self.clock())
-            await self._handle()
+            await self.check(self.clock())
             if self.session.state == "closed":
-                await self.ws.close(1008, "session timeout")
                 return
 
     async def _flush(self) -> None:
@@ -153,45 +259,47 @@ class BoardChannel:
             elif isinstance(event, ChunkReceived):
                 self._blob(event.chunk)
             elif isinstance(event, Fault):
-                self.stats.faults.append(event)
+                self.listener.fault(self, event)
                 log.warning("board fault board=%s code=%s", self.stats.board, event.code)
 
     async def _received(self, kind: str, ident: str, fields: Mapping[str, Any]) -> None:
         if kind == "hello":
-            await self._hello(fields)
+            await self._hello(ident, fields)
         elif kind == "get_asset":
             self.stats.asked.append((fields["sha256"], fields["offset"]))
             await self._send_asset(ident, fields["sha256"], fields["offset"])
         elif kind == "heartbeat":
-            self.stats.heartbeats.append(fields["status"])
+            self.listener.heartbeat(self, fields["status"])
             self.session.ack(ident)
         elif kind == "report":
-            self.stats.reports.extend(fields["entries"])
-            self.session.ack(ident)
+            try:
+                self.listener.reports(self, fields["entries"])
+            except SignageError as exc:
+                self.session.ack(ident, False, {"code": exc.code.value, "message": exc.message})
+            else:
+                self.session.ack(ident)
 
-    async def _hello(self, fields: Mapping[str, Any]) -> None:
+    async def _hello(self, ident: str, fields: Mapping[str, Any]) -> None:
         self.stats.board = fields["board"]
+        refusal = self.listener.hello(self, fields)
+        if refusal is not None:
+            self.session.ack(ident, False, refusal)
+            await self._flush()
+            await self.ws.close(1008, refusal["code"])
+            return
         self.session.send(
             "welcome",
             {
                 "session": self.session_id,
                 "heartbeat_s": self.heartbeat_s,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                "hub": HUB_SOFTWARE,
             },
         )
-        held: Mapping[str, int] = fields["held"]
-        for publisher, version, envelope in self.catalog.bundles():
-            if held.get(publisher, 0) < version:
-                self._send_signed("bundle", envelope)
-        holding = set(fields.get("alerts", []))
-        for identifier, envelope in self.catalog.alerts():
-            if identifier not in holding:
-                self._send_signed("alert", envelope)
+        for kind, key, envelope in self.catalog.sync(fields):
+            self._deliver(kind, key, envelope)
         self.session.send("synced")
         self.ready.set()
-
-    def _send_signed(self, kind: str, envelope: bytes) -> None:
-        self.session.send(kind, {"signed": json.loads(envelope)})
 
     async def _send_asset(self, ident: str, sha256: str, offset: int) -> None:
         path = self.catalog.asset(sha256)
@@ -226,4 +334,12 @@ class BoardChannel:
             return
         buffer.extend(chunk.data)
         if chunk.last:
-            self.stats.blobs[chunk.sha256] = bytes(self._partial.pop(chunk.sha256))
+            data = bytes(self._partial.pop(chunk.sha256))
+            if hashlib.sha256(data).hexdigest() != chunk.sha256:
+                log.warning("screenshot hash mismatch board=%s", self.stats.board)
+                return
+            waiter = self._blob_waiters.get(chunk.sha256)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(data)
+            else:
+                self.stats.blobs[chunk.sha256] = data

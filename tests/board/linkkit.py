@@ -84,11 +84,13 @@ class FakeCatalog:
         payload = json.loads(__import__("base64").b64decode(json.loads(envelope)["payload"]))
         self.envelopes[payload["publisher"]] = (payload["version"], envelope)
 
-    def bundles(self) -> list[tuple[str, int, bytes]]:
-        return [(p, v, e) for p, (v, e) in self.envelopes.items()]
-
-    def alerts(self) -> list[tuple[str, bytes]]:
-        return list(self.alert_envelopes.items())
+    def sync(self, hello: Any) -> list[tuple[str, str, bytes]]:
+        held, holding = hello["held"], set(hello.get("alerts", []))
+        out = [
+            ("bundle", f"{p}@{v}", e) for p, (v, e) in self.envelopes.items() if held.get(p, 0) < v
+        ]
+        out += [("alert", i, e) for i, e in self.alert_envelopes.items() if i not in holding]
+        return out
 
     def asset(self, sha256: str) -> Path | None:
         path = self.assets_dir / sha256
