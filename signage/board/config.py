@@ -121,15 +121,8 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
 
     Raises ConfigError whose path is the bad key, e.g. ``display.rotate``.
     """
-    r = _Reader(data, base)
-    for section, value in data.items():
-        if section not in _KEYS:
-            raise ConfigError(ErrorCode.CONFIG_INVALID, "unknown section", path=section)
-        if not isinstance(value, dict):
-            raise ConfigError(ErrorCode.CONFIG_INVALID, "expected a table", path=section)
-        for key in value:
-            if key not in _KEYS[section]:
-                raise ConfigError(ErrorCode.CONFIG_INVALID, "unknown key", path=f"{section}.{key}")
+    check_sections(data, _KEYS)
+    r = ConfigReader(data, base)
     defaults = BoardConfig()
     timezone = r.text("board.timezone", defaults.timezone)
     try:
@@ -201,7 +194,22 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
     )
 
 
-class _Reader:
+def check_sections(data: Mapping[str, Any], keys: Mapping[str, set[str]]) -> None:
+    """Raise ConfigError for a section or key of parsed TOML ``data`` not in ``keys``."""
+    for section, value in data.items():
+        if section not in keys:
+            raise ConfigError(ErrorCode.CONFIG_INVALID, "unknown section", path=section)
+        if not isinstance(value, dict):
+            raise ConfigError(ErrorCode.CONFIG_INVALID, "expected a table", path=section)
+        for key in value:
+            if key not in keys[section]:
+                raise ConfigError(ErrorCode.CONFIG_INVALID, "unknown key", path=f"{section}.{key}")
+
+
+class ConfigReader:
+    """Typed reads of ``section.key`` from parsed TOML, each raising ConfigError naming the
+    key; relative paths are taken from ``base``."""
+
     def __init__(self, data: Mapping[str, Any], base: Path) -> None:
         self.data = data
         self.base = base

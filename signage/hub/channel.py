@@ -81,6 +81,7 @@ class ChannelStats:
     reports: list[Mapping[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     chunks_sent: int = 0
+    messages_in: int = 0  # text frames received
     asked: list[tuple[str, int]] = field(default_factory=list)  # get_asset: (sha256, offset)
     blobs: dict[str, bytes] = field(default_factory=dict)  # screenshots from the board
 
@@ -119,6 +120,7 @@ class BoardChannel:
         chunk_bytes: int = CHUNK_BYTES,
         listener: Listener | None = None,
         own_ticker: bool = True,
+        board_id: str | None = None,
     ) -> None:
         self.ws = ws
         self.catalog = catalog
@@ -129,6 +131,7 @@ class BoardChannel:
         self.chunk_bytes = chunk_bytes
         self.listener: Listener = listener or Recorder()
         self.own_ticker = own_ticker
+        self.board_id = board_id  # who the token says this is (None: not checked)
         self.stats = ChannelStats()
         self.ready = asyncio.Event()
         self.closed = asyncio.Event()
@@ -147,6 +150,7 @@ class BoardChannel:
             async for frame in self.ws:
                 now = self.clock()
                 if isinstance(frame, str):
+                    self.stats.messages_in += 1
                     self.session.receive_text(frame, now)
                 else:
                     self.session.receive_bytes(frame, now)

@@ -9,6 +9,7 @@ from signage.protocol.messages import (
     MAX_REPORT_ENTRIES,
     MAX_TEXT_BYTES,
     PROTOCOL_VERSION,
+    PUBLISHER_SCHEMAS,
     UNSIGNED_COMMANDS,
     Chunk,
     Message,
@@ -17,6 +18,7 @@ from signage.protocol.messages import (
     encode_chunk,
     encode_message,
     iter_chunks,
+    ref_of,
 )
 from signage.protocol.session import (
     TRANSITIONS,
@@ -30,6 +32,7 @@ from signage.protocol.session import (
     Role,
     Session,
     State,
+    TokenBucket,
 )
 from signage.protocol.signing import (
     ENVELOPE_VERSION,
@@ -42,6 +45,7 @@ from signage.protocol.signing import (
     accept_bundle,
     accept_command,
     area_within,
+    canonical_envelope,
     check_key_id,
 )
 
@@ -55,6 +59,7 @@ __all__ = [
     "MAX_SIGNED_BYTES",
     "MAX_TEXT_BYTES",
     "PROTOCOL_VERSION",
+    "PUBLISHER_SCHEMAS",
     "TRANSITIONS",
     "UNSIGNED_COMMANDS",
     "Acked",
@@ -72,15 +77,18 @@ __all__ = [
     "Session",
     "Signed",
     "State",
+    "TokenBucket",
     "Trust",
     "accept_alert",
     "accept_bundle",
     "accept_command",
     "area_within",
+    "canonical_envelope",
     "check_key_id",
     "decode_chunk",
     "decode_text",
     "encode_chunk",
     "encode_message",
     "iter_chunks",
+    "ref_of",
 ]

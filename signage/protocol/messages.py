@@ -222,6 +222,32 @@ SCHEMAS: Mapping[str, Schema] = MappingProxyType(
 )
 
 
+def _kind(*values: str) -> Validator:
+    def check(value: Any, path: str) -> str:
+        if value not in values:
+            raise _fail(path, f"expected one of {', '.join(values)}")
+        return str(value)
+
+    return check
+
+
+# What a publisher tool and the reference hub say to each other on /publish (docs/protocol.md
+# §17): the same framing, acks and chunks as the board protocol, other message types.
+PUBLISHER_SCHEMAS: Mapping[str, Schema] = MappingProxyType(
+    {
+        "publish": (
+            {"signed": _envelope, "kind": _kind("bundle", "alert", "command")},
+            {"wait_s": _count(0, 3600)},
+        ),
+        "missing": ({"sha256": _hashes}, {}),
+        "boards": ({}, {}),
+        "screenshot": ({"board": _name}, {}),
+        "ack": SCHEMAS["ack"],
+    }
+)
+LARGE_TYPES = ("bundle", "publish")  # may exceed MAX_CONTROL_BYTES (up to MAX_TEXT_BYTES)
+
+
 def ref_of(data: str | bytes) -> str | None:
     """Return the ``id`` of a message that failed to decode, when it can be read (for the error
     ack); None otherwise. Never raises. A frame over the limit is not parsed at all."""
@@ -238,8 +264,9 @@ def ref_of(data: str | bytes) -> str | None:
     return None
 
 
-def decode_text(data: str | bytes) -> Message:
-    """Return the message in one text frame. Raises ProtocolError: message.too_large,
+def decode_text(data: str | bytes, schemas: Mapping[str, Schema] = SCHEMAS) -> Message:
+    """Return the message in one text frame, checked against ``schemas`` (the board protocol's
+    unless given). Raises ProtocolError: message.too_large,
     message.malformed (not JSON, not UTF-8, a field of the wrong shape), message.unknown_type,
     message.unsupported_version, command.unknown."""
     size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
@@ -258,17 +285,17 @@ def decode_text(data: str | bytes) -> Message:
         )
     kind = parsed.get("type")
     ident = _ident(parsed.get("id"), "id")
-    if not isinstance(kind, str) or kind not in SCHEMAS:
+    if not isinstance(kind, str) or kind not in schemas:
         raise _fail(
             "type", f"unknown message type {str(kind)[:64]!r}", ErrorCode.MESSAGE_UNKNOWN_TYPE
         )
-    if kind != "bundle" and size > MAX_CONTROL_BYTES:
+    if kind not in LARGE_TYPES and size > MAX_CONTROL_BYTES:
         raise _fail(
             "(message)",
             f"a {kind} is at most {MAX_CONTROL_BYTES} bytes",
             ErrorCode.MESSAGE_TOO_LARGE,
         )
-    required, optional = SCHEMAS[kind]
+    required, optional = schemas[kind]
     fields: dict[str, Any] = {}
     for name, check in required.items():
         if name not in parsed:
@@ -287,12 +314,14 @@ def decode_text(data: str | bytes) -> Message:
     return Message(kind, ident, MappingProxyType(fields))
 
 
-def encode_message(kind: str, ident: str, fields: Mapping[str, Any]) -> str:
+def encode_message(
+    kind: str, ident: str, fields: Mapping[str, Any], schemas: Mapping[str, Schema] = SCHEMAS
+) -> str:
     """Return the text frame for a message. Raises ProtocolError if it would not decode (a bug
     of the caller, not of the peer)."""
     data = {"v": PROTOCOL_VERSION, "type": kind, "id": ident, **fields}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    decode_text(text)  # what we send must be what we accept
+    decode_text(text, schemas)  # what we send must be what we accept
     return text
 
 

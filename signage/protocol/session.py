@@ -139,13 +139,16 @@ Event = Received | ChunkReceived | Acked | Fault | Closed
 
 
 @dataclass(slots=True)
-class _Bucket:
+class TokenBucket:
+    """A rate limit: ``rate`` per second sustained, bursts of ``capacity``."""
+
     rate: float
     capacity: float
     tokens: float
     stamp: float
 
     def take(self, now: float) -> bool:
+        """Return True and spend one token if one is left at ``now``."""
         self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
         self.stamp = now
         if self.tokens < 1.0:
@@ -169,11 +172,11 @@ class Session:
     _awaiting: dict[str, str] = field(default_factory=dict)
     _events: list[Event] = field(default_factory=list)
     _outgoing: list[str | bytes] = field(default_factory=list)
-    _bucket: _Bucket | None = None
+    _bucket: TokenBucket | None = None
 
     def __post_init__(self) -> None:
         self._opened = self.last_received = self.now
-        self._bucket = _Bucket(
+        self._bucket = TokenBucket(
             self.limits.rate_per_s, float(self.limits.burst), float(self.limits.burst), self.now
         )
 

@@ -185,7 +185,12 @@ class Board:
 
 
 def make_board(
-    data: Path, url: str, trust: Trust, area: str = "62/23456", token: str = TOKEN
+    data: Path,
+    url: str,
+    trust: Trust,
+    area: str = "62/23456",
+    token: str = TOKEN,
+    board_id: str = "xa-sa-thay-01",
 ) -> Board:
     store = ContentStore(data / "store")
     sync = ContentSync(store, trust, library(), area, TZ, 40_000_000)
@@ -194,7 +199,7 @@ def make_board(
     link = Link(
         url,
         token,
-        "xa-sa-thay-01",
+        board_id,
         sync,
         journal,
         hooks,
