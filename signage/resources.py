@@ -1,4 +1,4 @@
-"""Where the shipped data folders (``layouts/``, ``fonts/``) are.
+"""Where the shipped data folders (``layouts/``, ``fonts/``, ``examples/``) are.
 
 In a checkout they are top-level folders of the repository; in an installed wheel they ride
 inside the package (pyproject.toml force-includes them). Both are found the same way.
@@ -12,7 +12,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """Return the shipped folder ``name`` (``"layouts"`` or ``"fonts"``).
+    """Return the shipped folder ``name`` (``"layouts"``, ``"fonts"`` or ``"examples"``).
 
     Looks inside the installed package first, then in the repository checkout above it.
     Raises FileNotFoundError naming both places when neither exists.

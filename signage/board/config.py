@@ -350,6 +350,11 @@ def read_private_key(path: Path) -> PrivateKey:
     return _read_key(path, PrivateKey.from_json)
 
 
+def read_public_key(path: Path) -> PublicKey:
+    """Return the key in ``ID.pub``; raise SigningError (key.invalid) naming the file."""
+    return _read_key(path, PublicKey.from_json)
+
+
 def read_trust(paths: list[Path]) -> Trust:
     """Return the trust made of the ``ID.pub`` files in ``paths``; raise SigningError."""
     return Trust([_read_key(path, PublicKey.from_json) for path in paths])

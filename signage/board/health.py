@@ -12,12 +12,14 @@ import statistics
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from signage import __version__
-from signage.board.display import DisplayStats
+
+if TYPE_CHECKING:  # pygame loads only where the display runs
+    from signage.board.display import DisplayStats
 
 log = logging.getLogger("signage.health")
 

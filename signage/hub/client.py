@@ -227,3 +227,58 @@ def _payload(envelope: bytes) -> bytes:
         return base64.b64decode(json.loads(envelope)["payload"], validate=True)
     except (ValueError, KeyError, TypeError) as exc:
         raise HubError(ErrorCode.BUNDLE_MALFORMED, f"not a signed envelope: {exc}") from None
+
+
+# -- for the command line ------------------------------------------------------------------------
+
+_OUTCOMES = {
+    "applied": "applied",
+    "refused": "REFUSED",
+    "pending": "pending (no answer yet; it will apply or refuse on its own)",
+    "offline": "offline (gets it when it reconnects)",
+}
+
+
+def describe_result(result: Mapping[str, Any]) -> list[str]:
+    """Return the lines ``signage push``/``alert``/``command`` print: one per target board."""
+    lines = []
+    for entry in result.get("boards", []):
+        text = _OUTCOMES.get(str(entry.get("outcome")), str(entry.get("outcome")))
+        error = entry.get("error")
+        if isinstance(error, Mapping):
+            text += f": {error.get('code')}: {error.get('message')}"
+        if str(entry.get("outcome")) == "offline" and "name" in result:
+            text = "offline (commands are not kept for offline boards)"
+        lines.append(f"  {entry.get('board')}: {text}")
+    if not lines:
+        lines.append("  no registered board lies in this area")
+    return lines
+
+
+def describe_boards(rows: list[Mapping[str, Any]], now: float) -> list[str]:
+    """Return ``signage boards`` output: a table of boards and their state."""
+    header = f"{'BOARD':<24} {'AREA':<14} {'STATE':<8} {'SEEN':>8}  {'SHOWING':<28} VERSIONS"
+    lines = [header]
+    for row in rows:
+        seen = row.get("last_seen")
+        ago = "never" if not isinstance(seen, int | float) else _ago(now - seen)
+        versions = ",".join(f"{p}@{v}" for p, v in sorted(dict(row.get("versions") or {}).items()))
+        showing = str(row.get("item") or "-")
+        if row.get("display_on") is False:
+            showing = "(screen off)"
+        lines.append(
+            f"{row['id']:<24} {row.get('area') or '(all)':<14}"
+            f" {'online' if row.get('online') else 'offline':<8} {ago:>8}"
+            f"  {showing[:28]:<28} {versions or '-'}"
+        )
+        if row.get("last_error"):
+            lines.append(f"{'':<24} last error: {row['last_error']}")
+    return lines
+
+
+def _ago(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for size, unit in ((86_400, "d"), (3600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import ssl
 import time
 import tomllib
@@ -203,7 +204,8 @@ class Hub:
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._shooting: set[str] = set()
-        self._shots: set[asyncio.Task[None]] = set()
+        self._shots: set[asyncio.Task[None]] = set()  # screenshots and closes in flight
+        self._unseated: set[BoardChannel] = set()  # connected, hello not accepted yet
         self._reload_catalog()
 
     # -- running ------------------------------------------------------------------------------
@@ -423,12 +425,6 @@ class Hub:
             await ws.close(1008, "board removed")
             return
         self.counters["board_connections"] += 1
-        old = self.channels.get(board_id)
-        if old is not None:
-            # The newest connection wins: the old one is usually a link that died unnoticed.
-            log.warning("board connected twice, closing the older connection board=%s", board_id)
-            self.counters["replaced_connections"] += 1
-            await old.ws.close(1008, "replaced by a newer connection")
         channel = BoardChannel(
             ws,
             _BoardCatalog(self, record.area),
@@ -437,27 +433,46 @@ class Hub:
             own_ticker=False,
             board_id=board_id,
         )
-        self.channels[board_id] = channel
+        # Seated in self.channels only once its hello is accepted (see _seat): a board that
+        # says the wrong id with this token must not push the right one off.
+        self._unseated.add(channel)
         self._area[board_id] = record.area
-        live = self.live.setdefault(board_id, LiveBoard())
-        live.connected_since = live.last_seen = self.clock()
-        self._dirty.add(board_id)
         log.info("board connected board=%s peer=%s", board_id, _peer(ws))
         try:
             await channel.run()
         finally:
+            self._unseated.discard(channel)
+            self.counters["messages_closed"] += channel.stats.messages_in
             if self.channels.get(board_id) is channel:
                 del self.channels[board_id]
+                live = self.live.setdefault(board_id, LiveBoard())
                 live.connected_since = None
+                live.disconnects += 1
+                live.last_seen = self.clock()
+                self._dirty.add(board_id)
+                log.info("board disconnected board=%s", board_id)
+
+    def _seat(self, channel: BoardChannel, board_id: str) -> None:
+        """Make ``channel`` the board's connection once its hello is accepted."""
+        self._unseated.discard(channel)
+        old = self.channels.get(board_id)
+        if old is not None and old is not channel:
+            # The newest connection wins: the old one is usually a link that died unnoticed.
+            log.warning("board connected twice, closing the older connection board=%s", board_id)
+            self.counters["replaced_connections"] += 1
+            task = asyncio.create_task(old.ws.close(1008, "replaced by a newer connection"))
+            self._shots.add(task)
+            task.add_done_callback(self._shots.discard)
+        self.channels[board_id] = channel
+        live = self.live.setdefault(board_id, LiveBoard())
+        if old is not None and old is not channel:
             live.disconnects += 1
-            live.last_seen = self.clock()
-            self._dirty.add(board_id)
-            self.counters["messages_closed"] += channel.stats.messages_in
-            log.info("board disconnected board=%s", board_id)
+        live.connected_since = live.last_seen = self.clock()
+        self._dirty.add(board_id)
 
     async def _check_sessions(self) -> None:
         now = time.monotonic()
-        for channel in list(self.channels.values()):
+        for channel in [*self.channels.values(), *self._unseated]:
             await channel.check(now)
 
     async def _flush(self) -> None:
@@ -732,9 +747,9 @@ class _Listener:
                 "code": ErrorCode.AUTH_FORBIDDEN.value,
                 "message": f"this token belongs to board {board_id!r}, not {fields['board']!r}",
             }
-        live = self.hub.live.setdefault(fields["board"], LiveBoard())
-        live.versions = dict(fields["held"])
-        self.hub._dirty.add(fields["board"])
+        board = str(fields["board"])
+        self.hub._seat(channel, board)
+        self.hub.live[board].versions = dict(fields["held"])
         return None
 
     def heartbeat(self, channel: BoardChannel, status: Mapping[str, Any]) -> None:
@@ -958,3 +973,21 @@ def _raise_file_limit() -> None:
     if soft != hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def serve_hub(config: HubConfig) -> int:
+    """Run a hub until SIGINT or SIGTERM; return the exit code."""
+
+    async def main() -> None:
+        hub = Hub(config)
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(number, task.cancel)
+        await hub.serve_forever()
+
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())
+    log.info("hub stopped")
+    return 0
