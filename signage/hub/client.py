@@ -154,6 +154,8 @@ class PublisherClient:
             return await asyncio.wait_for(waiter, 60.0)
         except TimeoutError:
             raise HubError(ErrorCode.COMMAND_FAILED, "the screenshot did not arrive") from None
+        finally:
+            self._blob_done.pop(sha, None)
 
     # -- inside -------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import sqlite3
 import threading
@@ -201,6 +202,9 @@ class Registry(Protocol):
     def board(self, board_id: str) -> BoardRecord | None:
         """Return one board, or None."""
 
+    def areas(self) -> dict[str, str]:
+        """Return board id -> area of every board (cheap: no status)."""
+
     def add_publisher(self, key: PublicKey, area: str, now: float) -> str:
         """Register a publisher by its public key (its id is the key's id), limited to
         ``area``, which must lie inside the key's own area. Returns its token."""
@@ -251,7 +255,7 @@ class Registry(Protocol):
 
     def prune(self, now: float, keep_reports_s: float) -> list[str]:
         """Drop expired alerts, raw reports older than ``keep_reports_s`` and old bundle
-        versions; return the asset hashes no kept bundle needs any more."""
+        versions; return the asset hashes the kept bundles need (any other may be deleted)."""
 
     def close(self) -> None:
         """Close the storage."""
@@ -285,6 +289,7 @@ def _check_area(area: str) -> str:
     return area
 
 
+_BOARD_ID = re.compile(r"[a-z0-9._-]{1,64}")
 _TABLE_OF = {"board": "boards", "publisher": "publishers", "operator": "operators"}
 _KEEP_VERSIONS = 3  # per publisher: the newest and two before it
 
@@ -316,7 +321,12 @@ class SqliteRegistry:
     # -- principals ---------------------------------------------------------------------------
 
     def add_board(self, board_id: str, name: str, area: str, now: float) -> str:
-        check_key_id(board_id)
+        if not _BOARD_ID.fullmatch(board_id):
+            raise HubError(
+                ErrorCode.CONFIG_INVALID,
+                "a board id is 1-64 of a-z 0-9 . _ - (board.id in the board's board.toml)",
+                path="id",
+            )
         if not name.strip():
             raise HubError(ErrorCode.CONFIG_INVALID, "a board needs a name", path="name")
         token, digest = make_token("board", board_id)
@@ -357,6 +367,9 @@ class SqliteRegistry:
             (board_id,),
         )
         return _board(rows[0]) if rows else None
+
+    def areas(self) -> dict[str, str]:
+        return {row[0]: row[1] for row in self._read("SELECT id, area FROM boards")}
 
     def add_publisher(self, key: PublicKey, area: str, now: float) -> str:
         area = _check_area(area)

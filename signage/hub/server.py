@@ -235,6 +235,8 @@ class Hub:
             asyncio.create_task(self._every(1.0, self._check_sessions)),
             asyncio.create_task(self._every(5.0, self._flush)),
             asyncio.create_task(self._every(3600.0, self._prune)),
+            # `signage hub publisher remove` runs in another process: pick up what it changed.
+            asyncio.create_task(self._every(30.0, self._refresh)),
             asyncio.create_task(self._every(5.0, self._screenshots)),
         ]
         log.info("hub listening url=%s data=%s", self.url, self.config.data_dir)
@@ -399,7 +401,7 @@ class Hub:
     def metrics(self) -> dict[str, Any]:
         """Return the figures /metrics exposes."""
         return {
-            "boards_registered": len(self.registry.boards()),
+            "boards_registered": len(self.registry.areas()),
             "boards_online": len(self.channels),
             "counters": dict(self.counters),
             "messages": self.counters["messages_closed"]
@@ -486,6 +488,9 @@ class Hub:
                 BoardSeen(board_id, live.last_seen, live.last_heartbeat, live.status, live.versions)
             )
         self.registry.save_seen(seen)
+
+    async def _refresh(self) -> None:
+        self._reload_catalog()
 
     async def _prune(self) -> None:
         kept = set(self.registry.prune(self.clock(), self.config.retention_days * 86_400.0))
@@ -593,7 +598,7 @@ class Hub:
 
     def targets(self, area: str) -> list[str]:
         """Return the ids of registered boards inside ``area``."""
-        return [b.id for b in self.registry.boards() if area_within(b.area, area)]
+        return sorted(b for b, a in self.registry.areas().items() if area_within(a, area))
 
     def trust_for(self, publisher_id: str) -> Trust:
         """Return a Trust holding only ``publisher_id``'s key, limited to its hub scope.
@@ -694,7 +699,9 @@ class Hub:
                 work = channel.push(kind, fields)
             else:
                 work = channel.deliver(kind, key, envelope)
-            tasks[board_id] = asyncio.create_task(work)
+            task = asyncio.create_task(work)
+            task.add_done_callback(_retrieved)
+            tasks[board_id] = task
         if tasks and wait_s > 0:
             await asyncio.wait(tasks.values(), timeout=wait_s)
         outcomes = [Outcome(b, "offline") for b in offline]
@@ -921,6 +928,13 @@ class _PublisherConnection:
             return
         os.replace(partial, self.hub.assets_dir / chunk.sha256)
         self.expected.discard(chunk.sha256)
+
+
+def _retrieved(task: asyncio.Task[Acked]) -> None:
+    # A delivery outlives the publish request when wait_s is short; its failure (the board
+    # went away) is already what "pending"/"offline" told the publisher.
+    if not task.cancelled():
+        task.exception()
 
 
 def _is_last(chunk: Chunk) -> bool:

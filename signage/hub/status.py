@@ -124,8 +124,11 @@ font-size:14px}
 th,td{padding:7px 9px;border-bottom:1px solid #e3e7ec;text-align:left;vertical-align:top}
 th{background:#e9edf2;font-weight:600}
 .on{color:#0a7d32;font-weight:600}.off{color:#b3261e;font-weight:600}
+tr.offline td{background:#fdf1f0}
+.card.bad{background:#fdf1f0;color:#8c1d18}
 .muted{color:#6b7785;font-size:12px}
 .err{color:#b3261e;font-size:12px}
+.warn{color:#a34700;font-size:12px;font-weight:600}
 img.shot{width:160px;border:1px solid #ccd;border-radius:3px;display:block}
 .alert{background:#fff4e5;border-left:5px solid #e65100;padding:8px 12px;margin:6px 0}
 footer{padding:12px 24px;font-size:13px;color:#6b7785}
@@ -165,7 +168,8 @@ def status_page(snapshot: Mapping[str, Any], now: float, tz: ZoneInfo) -> str:
 <main>
 <div class="cards">
 <div class="card"><b id="online">{online}/{len(boards)}</b>bảng tin trực tuyến</div>
-<div class="card"><b>{len(boards) - online}</b>ngoại tuyến</div>
+<div class="card{" bad" if online < len(boards) else ""}"><b>{len(boards) - online}</b>\
+ngoại tuyến</div>
 <div class="card"><b>{len(alerts)}</b>cảnh báo có hiệu lực</div>
 <div class="card"><b>{shown_alerts}</b>bảng đang hiện cảnh báo</div>
 </div>
@@ -207,6 +211,9 @@ def _board_row(b: Mapping[str, Any], now: float, tz: ZoneInfo) -> str:
         showing = f'{escape(str(b["item"]))}<div class="muted">{template} · {escape(reason)}</div>'
     else:
         showing = '<span class="muted">—</span>'
+    if b["online"] and b["alerts"]:
+        shown = ", ".join(escape(str(a).removeprefix("alert:")) for a in b["alerts"])
+        showing += f'<div class="warn">Đang hiện cảnh báo: {shown}</div>'
     versions = (
         "<br>".join(f"{escape(p)}@{v}" for p, v in sorted(b["versions"].items()))
         or '<span class="muted">chưa có</span>'
@@ -221,7 +228,8 @@ def _board_row(b: Mapping[str, Any], now: float, tz: ZoneInfo) -> str:
         else '<span class="muted">chưa có</span>'
     )
     return (
-        f'<tr data-board="{escape(b["id"])}"><td><b>{escape(b["name"])}</b>'
+        f'<tr data-board="{escape(b["id"])}" class="{"online" if b["online"] else "offline"}">'
+        f"<td><b>{escape(b['name'])}</b>"
         f'<div class="muted">{escape(b["id"])}</div></td>'
         f"<td>{escape(b['area'] or 'tất cả')}</td><td>{state}{seen}</td>"
         f"<td>{showing}</td><td>{versions}{error}</td>"

@@ -26,8 +26,18 @@ def test_demo_runs_headless_and_shows_programme_then_alert_then_programme(
     shot = tmp_path / "demo.png"
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     run = subprocess.run(
-        [sys.executable, "-m", "signage", "demo", "--port", "0", "--screenshot", str(shot)]
-        + ["--exit-after", "32"],
+        [
+            sys.executable,
+            "-m",
+            "signage",
+            "demo",
+            "--port",
+            "0",
+            "--screenshot",
+            str(shot),
+            "--exit-after",
+            "32",
+        ],
         capture_output=True,
         text=True,
         timeout=180,

@@ -61,7 +61,8 @@ class HubThread:
 
         async def online() -> None:
             assert self.hub is not None
-            while not (board_id in self.hub.channels and self.hub.channels[board_id].ready.is_set()):
+            channels = self.hub.channels
+            while not (board_id in channels and channels[board_id].ready.is_set()):
                 await asyncio.sleep(0.02)
 
         self.call(asyncio.wait_for(online(), 10))
