@@ -78,7 +78,7 @@ def run_demo(options: DemoOptions, out: TextIO = sys.stdout) -> int:
     root = Path(tempfile.mkdtemp(prefix="signage-demo-"))
     try:
         return asyncio.run(_Demo(options, root, out).run())
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("\nsignage demo: stopped", file=out)
         return 0
     finally:
@@ -102,6 +102,9 @@ class _Demo:
         print(f"[{time.monotonic() - self.started:5.1f}s] {text}", file=self.out, flush=True)
 
     async def run(self) -> int:
+        task = asyncio.current_task()
+        if task is not None:  # `kill` stops the demo as Ctrl-C does: board and hub included
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         key = PrivateKey.generate(PUBLISHER, "62")
         write_keypair(key, self.root / "keys")
         hub = Hub(
