@@ -646,6 +646,11 @@ class Hub:
             head = {"publisher": bundle.publisher, "version": bundle.version}
         elif kind == "alert":
             alert = accept_alert(envelope, trust, {record.id: record.last_seq})
+            if alert.expires.timestamp() <= now:
+                raise HubError(
+                    ErrorCode.ALERT_EXPIRED,
+                    f"alert {alert.identifier!r} expired at {alert.expires.isoformat()}",
+                )
             if any(a.identifier == alert.identifier for a in self.registry.alerts(0.0)):
                 raise HubError(
                     ErrorCode.ALERT_INVALID, f"identifier {alert.identifier!r} was used before"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from datetime import timedelta
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -19,6 +20,9 @@ from signage.hub.registry import SqliteRegistry
 from signage.hub.server import Hub, HubConfig
 from signage.protocol import PrivateKey, Trust
 from tests.board.linkkit import Board, make_board, signed_example
+from tests.conftest import REPO
+
+HOUR = timedelta(hours=1)
 
 T = TypeVar("T")
 
@@ -179,6 +183,22 @@ def test_publisher_commands_against_a_running_hub(
     code, out = _cli(capsys, "alert", "cancel", "lu-quet-1", *common, "--key", str(keyfile))
     assert code == 0 and "kt-01: applied" in out, out
     assert board.sync.alert_items(_now()) == ()
+
+    # A CAP 1.2 file: the shipped sample, its times moved to now.
+    cap = (REPO / "examples" / "cap" / "bao-so-9.xml").read_text(encoding="utf-8")
+    sent, expires = _now().replace(microsecond=0), _now().replace(microsecond=0) + HOUR
+    cap = cap.replace("2026-12-02T17:00:00+07:00", sent.isoformat())
+    cap = cap.replace("2026-12-03T17:00:00+07:00", expires.isoformat())
+    (tmp_path / "cap.xml").write_text(cap, encoding="utf-8")
+    code, out = _cli(
+        capsys, "alert", *common, "--key", str(keyfile), "--cap", str(tmp_path / "cap.xml")
+    )
+    assert code == 0 and "alert 62-bao-9-2026:" in out and "kt-01: applied" in out, out
+    assert [i.id for i in board.sync.alert_items(_now())] == ["alert:62-bao-9-2026"]
+    # The sample as shipped has expired: the hub says so instead of relaying it.
+    stale = REPO / "examples" / "cap" / "bao-so-9.xml"
+    code, out = _cli(capsys, "alert", *common, "--key", str(keyfile), "--cap", str(stale))
+    assert code == 2 and "alert.expired" in out, out
 
     code, out = _cli(capsys, "command", "blank", *common, "--key", str(keyfile), "--wait", "10")
     assert code == 0 and "kt-01: applied" in out and "kt-02: offline (commands" in out, out
