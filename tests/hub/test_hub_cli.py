@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from datetime import timedelta
 from collections.abc import Iterator
 from concurrent.futures import Future
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
