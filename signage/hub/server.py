@@ -27,6 +27,7 @@ import signal
 import ssl
 import time
 import tomllib
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -197,7 +198,10 @@ class Hub:
         self.counters: Counter[str] = Counter()
         self.started = clock()
         self._area: dict[str, str] = {}  # board id -> area, for connected boards
-        self._principals: dict[int, Principal] = {}
+        # Who each admitted connection is, from the handshake until its handler runs.
+        self._principals: weakref.WeakKeyDictionary[ServerConnection, Principal] = (
+            weakref.WeakKeyDictionary()
+        )
         self._dirty: set[str] = set()
         self._bundles: list[StoredBundle] = []
         self._alerts: list[StoredAlert] = []
@@ -299,8 +303,9 @@ class Hub:
                 return _response(HTTPStatus.UNAUTHORIZED, login_page(True), "text/html")
             response = _response(HTTPStatus.SEE_OTHER, "", "text/plain")
             response.headers["Location"] = "/"
+            secure = "; Secure" if self.config.tls_cert is not None else ""
             response.headers["Set-Cookie"] = (
-                f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000"
+                f"{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000{secure}"
             )
             return response
         if path not in ("/", "/api/boards", "/metrics", "/api/reports/plays") and not (
@@ -329,7 +334,7 @@ class Hub:
             self.counters["auth_failures"] += 1
             log.warning("refused connection path=%s peer=%s", request.path, _peer(connection))
             return _response(HTTPStatus.UNAUTHORIZED, "bad token\n", "text/plain")
-        self._principals[id(connection)] = principal
+        self._principals[connection] = principal
         return None
 
     def _operator(self, request: Request) -> bool:
@@ -412,7 +417,7 @@ class Hub:
     # -- connections --------------------------------------------------------------------------
 
     async def _connection(self, ws: ServerConnection) -> None:
-        principal = self._principals.pop(id(ws), None)
+        principal = self._principals.pop(ws, None)
         if principal is None:  # process_request admitted it; this cannot happen
             await ws.close(1008, "no principal")
             return
