@@ -16,6 +16,7 @@ from pathlib import Path
 from signage import __version__
 from signage.board.config import load_config, read_private_key, read_public_key, read_trust
 from signage.board.link import read_token
+from signage.board.service import setup_logging
 from signage.board.slides import (
     SAMPLE_SIZES,
     build_stack,
@@ -287,11 +288,7 @@ def _play(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         fullscreen=False if args.windowed or args.headless else None,
     )
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise
+    setup_logging(config.log_level, config.data_dir)
     if args.content is not None and not args.content.is_dir():
         raise UsageError(ErrorCode.USAGE, "content folder not found", path=str(args.content))
     # Only the player needs pygame; its import banner would clutter every other command.

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psutil
+import pygame
 from PIL import Image
 
 from signage.board import health
@@ -34,6 +36,7 @@ from signage.board.display import (
     Capture,
     Display,
     DisplayStats,
+    Overlay,
     Show,
     Stop,
     frame_to_surface,
@@ -41,6 +44,14 @@ from signage.board.display import (
 from signage.board.folder import EMPTY, FolderWatcher, Programme, clean_snapshots
 from signage.board.jobs import ClockWatch, Jobs
 from signage.board.link import Link, read_token
+from signage.board.service import (
+    Notifier,
+    claim_pid,
+    local_blank,
+    release_pid,
+    set_local_blank,
+    write_status,
+)
 from signage.board.slides import build_stack
 from signage.board.sync import ContentSync
 from signage.compose import DEFAULT_MAX_PIXELS, BoardInfo, Composer
@@ -56,8 +67,10 @@ log = logging.getLogger("signage.agent")
 PREPARE_LEAD_S = 1.5  # compose the next slide this long before it is due
 WATCH_S = 1.0  # folder and clock checks; a folder change shows within 1-2 s
 HEARTBEAT_S = 60.0
+STATUS_S = 5.0  # status.json for `signage diag` in another process
 CLEANUP_S = 6 * 3600.0
 IDLE_ITEM = {"id": "idle", "template": "clock", "fields": {}}
+StatusSource = Callable[[], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +130,7 @@ class Conductor:
         self.link: Link | None = None
         self.restart_requested = False
         self.screen_on = True
+        self.blank_reason: str | None = None  # local, command or schedule while blanked
         self._link_task: asyncio.Task[None] | None = None
         self._generation = 0
 
@@ -141,6 +155,7 @@ class Conductor:
         self.jobs.every("clock", WATCH_S, self._clock)
         self.jobs.every("heartbeat", HEARTBEAT_S, self._heartbeat)
         self.jobs.every("cleanup", CLEANUP_S, self._cleanup)
+        self.jobs.every("status", STATUS_S, self._write_status)
         self._power()
         await self.advance(self._now(), cut=True)
         if self.link is not None:
@@ -303,7 +318,11 @@ class Conductor:
                 "template": item.template if item is not None else "clock",
                 "reason": current.reason if current is not None else "idle",
             },
-            "display": health.display(self.display.stats, self.screen_on, size.width, size.height),
+            "display": {
+                **health.display(self.display.stats, self.screen_on, size.width, size.height),
+                "blank_reason": self.blank_reason,
+                "rotate": self.config.rotate,
+            },
             "system": health.system(self.config.data_dir, self._process),
         }
 
@@ -381,14 +400,18 @@ class Conductor:
     def _power(self) -> None:
         windows = self._windows()
         blanked = self.sync is not None and self.sync.blanked()
-        if not windows and not blanked and self.screen_on:
+        switched = local_blank(self.config.data_dir) is not None
+        if not windows and not blanked and not switched and self.screen_on:
             return
         now = self._now()
         local = now.astimezone(self.tz)
         scheduled = not windows or any(window.contains(local) for window in windows)
-        on = scheduled and not blanked
+        on = scheduled and not blanked and not switched
         changed = on != self.screen_on
         self.screen_on = on
+        self.blank_reason = (
+            None if on else "local" if switched else "command" if blanked else "schedule"
+        )
         self.display.post(Blank(not on))
         command = self.config.power_on_command if on else self.config.power_off_command
         if command and (changed or not blanked):
@@ -401,6 +424,39 @@ class Conductor:
             self.jobs.at("power", change, self._power)
         else:
             self.jobs.cancel("power")
+
+    # -- the technician's switch and tools ------------------------------------------------------
+
+    async def local_blank_changed(self) -> None:
+        """The local blank switch was turned (``signage blank``): apply it now."""
+        log.info("local blank switch on=%s", local_blank(self.config.data_dir) is not None)
+        self._power()
+
+    async def toggle_local_blank(self) -> None:
+        """The technician's key combination: turn the local blank switch over."""
+        on = local_blank(self.config.data_dir) is None
+        await self.loop.run_in_executor(
+            self.pool, lambda: set_local_blank(self.config.data_dir, on, "keyboard", notify=False)
+        )
+        await self.local_blank_changed()
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Return the full status a heartbeat would carry (with or without a hub)."""
+        if self.link is not None:
+            return self.link.status()
+        status = self.status()
+        status["board"] = self.config.board_id
+        status["software"] = health.software()
+        status["time"] = self._now().isoformat(timespec="seconds")
+        status["outbox"] = self.playlog.pending_count()
+        return status
+
+    async def _write_status(self) -> None:
+        status = await self.snapshot()
+        try:
+            await self.loop.run_in_executor(self.pool, write_status, self.config.data_dir, status)
+        except OSError as exc:
+            log.warning("status snapshot not written reason=%s", exc)
 
     def _now(self) -> datetime:
         return datetime.now(self.tz)
@@ -451,9 +507,15 @@ def play(
     headless: bool = False,
     exit_after: float | None = None,
     screenshot_dir: Path | None = None,
+    overlay: Callable[[StatusSource], Overlay] | None = None,
 ) -> PlayResult:
     """Run the board until the window is closed, SIGTERM/SIGINT, ``exit_after`` seconds, or a
     restart command from the hub.
+
+    ``overlay`` makes the technician's overlay (diagnostics, on its hotkey) from a function
+    that returns the board's live status from any thread. Ctrl+Alt+B turns the local blank
+    switch; SIGUSR1 makes the player re-read it (``signage blank``). Under systemd the player
+    sends READY=1 after its first frame and WATCHDOG=1 from the frame loop.
 
     Returns the display's statistics and whether a restart was asked for. Raises SignageError
     (fonts, layouts, display, data dir, keys, hub settings) before anything is shown when the
@@ -515,6 +577,21 @@ def play(
         loop.call_soon_threadsafe(conductor.shown, show, wall)
 
     display.on_shown = on_shown
+    notifier = Notifier.from_env()
+    display.tick = notifier.tick
+
+    def on_key(key: int, mod: int) -> None:
+        if key == pygame.K_b and mod & pygame.KMOD_CTRL and mod & pygame.KMOD_ALT:
+            asyncio.run_coroutine_threadsafe(conductor.toggle_local_blank(), loop)
+
+    display.on_key = on_key
+    if overlay is not None:
+
+        def live_status() -> dict[str, Any]:
+            return asyncio.run_coroutine_threadsafe(conductor.snapshot(), loop).result(5)
+
+        display.overlay = overlay(live_status)
+    claim_pid(config.data_dir)
     ready = threading.Event()
 
     def worker() -> None:
@@ -526,11 +603,18 @@ def play(
     thread = threading.Thread(target=worker, name="board-worker", daemon=True)
     thread.start()
     previous = _on_signals(lambda: display.post(Stop()))
+    if threading.current_thread() is threading.main_thread():
+        previous[signal.SIGUSR1] = signal.signal(
+            signal.SIGUSR1,
+            lambda *_: asyncio.run_coroutine_threadsafe(conductor.local_blank_changed(), loop),
+        )
     deadline = time.monotonic() + exit_after if exit_after is not None else None
     try:
         stats = display.run(deadline)
     finally:
+        notifier.stopping()
         _restore_signals(previous)
+        release_pid(config.data_dir)
         ready.wait(timeout=10)
         stop_done = threading.Event()
 

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Protocol
 
 import pygame
 from PIL import Image
@@ -83,6 +84,24 @@ class Capture:
 Message = Show | Blank | Stop | Capture
 
 
+class Overlay(Protocol):
+    """Something drawn over the slides on a key press (the technician's diagnostics). Playback
+    goes on underneath; the slide on screen comes back when it closes. Called on the display's
+    thread: keep every method quick (prepare pictures on another thread)."""
+
+    def key(self, key: int, mod: int, now: float) -> bool:
+        """A key went down; return True when the overlay used it."""
+
+    def active(self, now: float) -> bool:
+        """Return True while the overlay is up (it may close itself after inactivity)."""
+
+    def draw(self, screen: pygame.Surface, now: float, force: bool) -> bool:
+        """Draw onto ``screen`` if something changed (or ``force``); return True if it drew."""
+
+    def animating(self) -> bool:
+        """Return True while it needs every frame (a moving test pattern)."""
+
+
 @dataclass(slots=True)
 class DisplayStats:
     """What the loop measured: frames drawn, frame intervals while animating, drops."""
@@ -141,6 +160,9 @@ class Display:
         chime: Path | None = None,
         on_shown: Callable[[Show, float], None] | None = None,
         probe: Callable[[pygame.Surface], None] | None = None,
+        overlay: Overlay | None = None,
+        on_key: Callable[[int, int], None] | None = None,
+        tick: Callable[[int, float], None] | None = None,
     ) -> None:
         self.requested = size
         self.fullscreen = fullscreen and not headless
@@ -152,6 +174,9 @@ class Display:
         self.chime_path = chime
         self.on_shown = on_shown
         self.probe = probe  # sees the screen after every drawn frame (tests and benchmarks)
+        self.overlay = overlay
+        self.on_key = on_key  # keys the overlay did not use (the local blank switch)
+        self.tick = tick  # every pass of the loop: (frames drawn, monotonic now), the watchdog
         self.stats = DisplayStats()
         self.size = size or Size(1920, 1080)
         self._queue: queue.Queue[Message] = queue.Queue()
@@ -167,6 +192,7 @@ class Display:
         self._chime: pygame.mixer.Sound | None = None
         self._running = False
         self._shots = 0
+        self._overlaid = False  # the overlay was up on the last drawn frame
 
     # -- any thread ---------------------------------------------------------------------------
 
@@ -242,6 +268,8 @@ class Display:
                 last = tick
             else:
                 last = time.monotonic()
+            if self.tick is not None:
+                self.tick(self.stats.frames, time.monotonic())
         return self.stats
 
     def close(self) -> None:
@@ -254,9 +282,14 @@ class Display:
         for event in pygame.event.get():
             if event.type == pygame.QUIT:
                 self._running = False
-            elif event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE:
-                if not self.fullscreen:
+            elif event.type == pygame.KEYDOWN:
+                now = time.monotonic()
+                if self.overlay is not None and self.overlay.key(event.key, event.mod, now):
+                    continue
+                if event.key == pygame.K_ESCAPE and not self.fullscreen:
                     self._running = False
+                elif self.on_key is not None:
+                    self.on_key(event.key, event.mod)
             elif event.type in (pygame.WINDOWEXPOSED, pygame.VIDEOEXPOSE):
                 self._dirty = True
 
@@ -329,12 +362,25 @@ class Display:
             self.on_shown(show, time.time())
 
     def _animating(self, now: float) -> bool:
+        if self.overlay is not None and self.overlay.active(now):
+            return self.overlay.animating()
         if self._blank or self._current is None:
             return False
         return self._previous is not None or bool(self._tickers)
 
     def _draw(self, now: float) -> bool:
         screen = self._require_screen()
+        if self.overlay is not None and self.overlay.active(now):
+            # Over everything, even a blank screen: the technician needs to see it.
+            drew = self.overlay.draw(screen, now, force=not self._overlaid)
+            self._overlaid = True
+            if drew:
+                pygame.display.flip()
+            return drew
+        if self._overlaid:
+            self._overlaid = False
+            self._dirty = True  # the overlay closed: the slide comes back whole
+            self._previous = None
         if self._blank:
             if self._dirty:
                 screen.fill((0, 0, 0))

@@ -535,7 +535,9 @@ class Link:
 
     # -- heartbeat and reports ----------------------------------------------------------------
 
-    def _heartbeat(self, session: Session) -> None:
+    def status(self) -> dict[str, Any]:
+        """Return the heartbeat's status: the agent's parts and the link's (docs/protocol.md
+        §11)."""
         status = dict(self.hooks.status())
         status["board"] = self.board_id
         status["software"] = software()
@@ -545,7 +547,10 @@ class Link:
         error = self.sync.last_error
         if error is not None and "last_error" not in status:
             status["last_error"] = error.as_dict()
-        ident = session.send("heartbeat", {"status": status})
+        return status
+
+    def _heartbeat(self, session: Session) -> None:
+        ident = session.send("heartbeat", {"status": self.status()})
         self._sent_at = {ident: self.clock()}
 
     def _send_reports(self, session: Session) -> None:
