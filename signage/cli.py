@@ -16,7 +16,7 @@ from pathlib import Path
 from signage import __version__
 from signage.board.config import load_config, read_private_key, read_public_key, read_trust
 from signage.board.link import read_token
-from signage.board.service import setup_logging
+from signage.board.service import set_local_blank, setup_logging
 from signage.board.slides import (
     SAMPLE_SIZES,
     build_stack,
@@ -27,6 +27,7 @@ from signage.board.slides import (
     save_frame,
 )
 from signage.compose import BoardInfo
+from signage.diag.report import collect
 from signage.errors import ErrorCode, SignageError, UsageError
 from signage.hub.client import PublisherClient, describe_boards, describe_result
 from signage.hub.demo import DemoOptions, has_display, run_demo
@@ -119,6 +120,25 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--trust", required=True, type=Path, action="append", help="ID.pub")
 
     sub.add_parser("fonts", help="list the font families and the fallback chain")
+
+    diag = sub.add_parser("diag", help="diagnostics for the technician (fullscreen, or --text)")
+    diag.add_argument("--config", type=Path, help="board.toml (default: built-in defaults)")
+    form = diag.add_mutually_exclusive_group()
+    form.add_argument("--text", action="store_true", help="print the report (exit 1: degraded)")
+    form.add_argument("--json", action="store_true", help="the report as JSON")
+    diag.add_argument("--no-network", action="store_true", help="skip the hub probes")
+    diag.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
+    diag.add_argument("--size", type=_size, help="screen size WxH (overrides the config)")
+    diag.add_argument("--headless", action="store_true", help="no screen: SDL's offscreen driver")
+    diag.add_argument("--exit-after", type=float, help="stop after this many seconds")
+    diag.add_argument("--screenshot", type=Path, help="save the pages as PNG-1.png ... and end")
+    diag.add_argument("--page", type=int, action="append", help="with --screenshot: page 1-9")
+
+    blank = sub.add_parser(
+        "blank", help="blank the screen now, until turned off (survives restarts)"
+    )
+    blank.add_argument("state", choices=("on", "off"))
+    blank.add_argument("--config", type=Path, help="board.toml (default: built-in defaults)")
 
     demo = sub.add_parser(
         "demo", help="the whole product on this machine: a hub, a board, a programme, an alert"
@@ -230,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _keys(args)
         if args.command == "bundle":
             return _bundle(args)
+        if args.command == "diag":
+            return _diag(args)
+        if args.command == "blank":
+            return _blank(args)
         if args.command == "demo":
             return _demo(args)
         if args.command == "hub":
@@ -294,6 +318,7 @@ def _play(args: argparse.Namespace) -> int:
     # Only the player needs pygame; its import banner would clutter every other command.
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     from signage.board.agent import EXIT_RESTART, play
+    from signage.diag.kiosk import DiagScreen
 
     result = play(
         config,
@@ -301,6 +326,7 @@ def _play(args: argparse.Namespace) -> int:
         headless=args.headless,
         exit_after=args.exit_after,
         screenshot_dir=args.screenshot_dir,
+        overlay=lambda status, size: DiagScreen(config, size, status=status),
     )
     stats = result.stats
     print(f"signage: played {stats.slides} slides, {stats.frames} frames, {stats.dropped} dropped")
@@ -343,6 +369,39 @@ def _bundle(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}")
         return 0
     print(verify_bundle(args.signed, read_trust(args.trust)))
+    return 0
+
+
+def _diag(args: argparse.Namespace) -> int:
+    config = load_config(args.config).with_overrides(
+        size=args.size, fullscreen=False if args.windowed or args.headless else None
+    )
+    if args.text or args.json:
+        diagnosis = collect(config, network=not args.no_network)
+        if args.json:
+            print(json.dumps(diagnosis.to_json(), ensure_ascii=False, indent=1))
+        else:
+            print(diagnosis.to_text(), end="")
+        return 0 if diagnosis.healthy else 1
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    from signage.diag.kiosk import run_diag
+
+    pages = tuple(p - 1 for p in args.page or ())
+    return run_diag(
+        config,
+        headless=args.headless,
+        exit_after=args.exit_after,
+        screenshot=args.screenshot,
+        pages=pages,
+    )
+
+
+def _blank(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    told = set_local_blank(config.data_dir, args.state == "on", "command line")
+    state = "blanked" if args.state == "on" else "back on"
+    where = "the running player" if told else "the player when it starts (none is running)"
+    print(f"screen {state}: {where} applies it; it stays so across restarts")
     return 0
 
 

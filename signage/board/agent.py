@@ -507,15 +507,16 @@ def play(
     headless: bool = False,
     exit_after: float | None = None,
     screenshot_dir: Path | None = None,
-    overlay: Callable[[StatusSource], Overlay] | None = None,
+    overlay: Callable[[StatusSource, Size], Overlay] | None = None,
 ) -> PlayResult:
     """Run the board until the window is closed, SIGTERM/SIGINT, ``exit_after`` seconds, or a
     restart command from the hub.
 
     ``overlay`` makes the technician's overlay (diagnostics, on its hotkey) from a function
-    that returns the board's live status from any thread. Ctrl+Alt+B turns the local blank
-    switch; SIGUSR1 makes the player re-read it (``signage blank``). Under systemd the player
-    sends READY=1 after its first frame and WATCHDOG=1 from the frame loop.
+    that returns the board's live status from any thread, and the screen size. Ctrl+Alt+B
+    turns the local blank switch; SIGUSR1 makes the player re-read it (``signage blank``).
+    Under systemd the player sends READY=1 after its first frame and WATCHDOG=1 from the
+    frame loop.
 
     Returns the display's statistics and whether a restart was asked for. Raises SignageError
     (fonts, layouts, display, data dir, keys, hub settings) before anything is shown when the
@@ -590,7 +591,7 @@ def play(
         def live_status() -> dict[str, Any]:
             return asyncio.run_coroutine_threadsafe(conductor.snapshot(), loop).result(5)
 
-        display.overlay = overlay(live_status)
+        display.overlay = overlay(live_status, screen)
     claim_pid(config.data_dir)
     ready = threading.Event()
 
