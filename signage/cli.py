@@ -318,7 +318,7 @@ def _play(args: argparse.Namespace) -> int:
     # Only the player needs pygame; its import banner would clutter every other command.
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     from signage.board.agent import EXIT_RESTART, play
-    from signage.diag.kiosk import DiagScreen
+    from signage.diag.kiosk import DiagScreen, function_key
 
     result = play(
         config,
@@ -326,7 +326,13 @@ def _play(args: argparse.Namespace) -> int:
         headless=args.headless,
         exit_after=args.exit_after,
         screenshot_dir=args.screenshot_dir,
-        overlay=lambda status, size: DiagScreen(config, size, status=status),
+        overlay=lambda status, size: DiagScreen(
+            config,
+            size,
+            status=status,
+            hotkey=function_key(config.diag_hotkey),
+            idle_close_s=config.diag_close_after_s,
+        ),
     )
     stats = result.stats
     print(f"signage: played {stats.slides} slides, {stats.frames} frames, {stats.dropped} dropped")

@@ -38,6 +38,7 @@ _KEYS: dict[str, set[str]] = {
     "hub": {"url", "token_file", "trusted_keys", "allow_insecure", "ca_file"},
     "power": {*DAY_NAMES, "command_on", "command_off"},
     "log": {"level"},
+    "diag": {"hotkey", "close_after_s"},
 }
 
 
@@ -74,6 +75,8 @@ class BoardConfig:
     power_on_command: tuple[str, ...] = ()
     power_off_command: tuple[str, ...] = ()
     log_level: str = "info"
+    diag_hotkey: str = "F12"  # opens the diagnostics over the slides
+    diag_close_after_s: int = 120  # ... which close after this long without a key
 
     def with_overrides(
         self,
@@ -148,6 +151,11 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
             f"expected one of {', '.join(TRANSITIONS)}",
             path="display.transition",
         )
+    hotkey = r.text("diag.hotkey", defaults.diag_hotkey).upper()
+    if not re.fullmatch(r"F([1-9]|1[0-5])", hotkey):
+        raise ConfigError(
+            ErrorCode.CONFIG_INVALID, "expected a function key, F1 to F15", path="diag.hotkey"
+        )
     level = r.text("log.level", defaults.log_level).lower()
     if level not in LOG_LEVELS:
         raise ConfigError(
@@ -191,6 +199,8 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
         power_on_command=tuple(r.strings("power.command_on")),
         power_off_command=tuple(r.strings("power.command_off")),
         log_level=level,
+        diag_hotkey=hotkey,
+        diag_close_after_s=r.integer("diag.close_after_s", 120, 10, 3600),
     )
 
 

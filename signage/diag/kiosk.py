@@ -38,6 +38,11 @@ _NUMBERS = {getattr(pygame, f"K_{n}"): n for n in range(1, 10)} | {
 StatusSource = Callable[[], dict[str, Any]]
 
 
+def function_key(name: str) -> int:
+    """Return pygame's key code for a function key name such as ``F12``."""
+    return int(getattr(pygame, f"K_{name.upper()}"))
+
+
 class DiagScreen:
     """The diagnostics pages on a screen, as an overlay (``always`` False) or the whole screen."""
 
