@@ -160,6 +160,7 @@ class Conductor:
         await self.advance(self._now(), cut=True)
         if self.link is not None:
             self._link_task = self.loop.create_task(self.link.run())
+        await self._write_status()  # diagnostics see a running player at once
 
     async def stop_link(self) -> None:
         """Close the link to the hub, if there is one."""
@@ -274,11 +275,14 @@ class Conductor:
             self.playlog.end(self.on_screen.row, moment)
         item = decision.item or self.idle_item
         planned_end = max(decision.until, moment)
-        try:
-            row = self.playlog.start(item.id, item.template, decision.reason, moment, planned_end)
-        except SignageError as exc:
-            log.error("playlog write failed reason=%s", exc)
-            row = None
+        row = None
+        if self.screen_on:  # proof of play only for what people could see
+            try:
+                row = self.playlog.start(
+                    item.id, item.template, decision.reason, moment, planned_end
+                )
+            except SignageError as exc:
+                log.error("playlog write failed reason=%s", exc)
         self.on_screen = Shown(decision, row)
         log.info("slide shown item=%s reason=%s", item.id, decision.reason)
 
@@ -409,6 +413,11 @@ class Conductor:
         on = scheduled and not blanked and not switched
         changed = on != self.screen_on
         self.screen_on = on
+        shown = self.on_screen
+        if changed and not on and shown is not None and shown.row is not None:
+            # The slide left people's sight when the screen went dark: its play ends now.
+            self.playlog.end(shown.row, now)
+            self.on_screen = Shown(shown.decision, None)
         self.blank_reason = (
             None if on else "local" if switched else "command" if blanked else "schedule"
         )
@@ -592,7 +601,6 @@ def play(
             return asyncio.run_coroutine_threadsafe(conductor.snapshot(), loop).result(5)
 
         display.overlay = overlay(live_status, screen)
-    claim_pid(config.data_dir)
     ready = threading.Event()
 
     def worker() -> None:
@@ -609,13 +617,14 @@ def play(
             signal.SIGUSR1,
             lambda *_: asyncio.run_coroutine_threadsafe(conductor.local_blank_changed(), loop),
         )
+    claim_pid(config.data_dir)  # only once SIGUSR1 is handled: `signage blank` may signal
     deadline = time.monotonic() + exit_after if exit_after is not None else None
     try:
         stats = display.run(deadline)
     finally:
         notifier.stopping()
-        _restore_signals(previous)
         release_pid(config.data_dir)
+        _restore_signals(previous)
         ready.wait(timeout=10)
         stop_done = threading.Event()
 

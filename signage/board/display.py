@@ -374,6 +374,8 @@ class Display:
             # Over everything, even a blank screen: the technician needs to see it.
             drew = self.overlay.draw(screen, now, force=not self._overlaid)
             self._overlaid = True
+            # No transition runs unseen: a pending one would hold back the next slides.
+            self._previous = None
             if drew:
                 pygame.display.flip()
             return drew

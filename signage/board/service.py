@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 log = logging.getLogger("signage.service")
 
 BLANK_FILE = "local-blank.json"
@@ -116,13 +118,17 @@ def log_tail(data_dir: Path, lines: int) -> list[str]:
     path = data_dir / LOG_DIR / "player.log"
     try:
         with open(path, "rb") as source:
-            source.seek(0, os.SEEK_END)
-            size = source.tell()
-            source.seek(max(0, size - 256 * lines))
-            text = source.read().decode("utf-8", "replace")
+            end = start = source.seek(0, os.SEEK_END)
+            tail = b""
+            # Read back until the tail holds enough whole lines (long lines need more bytes).
+            while start > 0 and tail.count(b"\n") <= lines:
+                start = max(0, end - 2 * (end - start) - 256 * max(lines, 16))
+                source.seek(start)
+                tail = source.read(end - start)
     except OSError:
         return []
-    return text.splitlines()[-lines:]
+    text = tail.decode("utf-8", "replace").splitlines()
+    return (text[1:] if start > 0 else text)[-lines:]  # the first line read may be cut
 
 
 # -- the local blank switch ----------------------------------------------------------------------
@@ -157,8 +163,12 @@ def set_local_blank(data_dir: Path, on: bool, by: str, notify: bool = True) -> b
 def _signal_player(data_dir: Path) -> bool:
     try:
         pid = int((data_dir / PID_FILE).read_text().strip())
+        # A pid file left by a crash may name another program by now: only a player is told.
+        cmdline = psutil.Process(pid).cmdline()
+        if not any("signage" in word for word in cmdline) or "play" not in cmdline:
+            return False
         os.kill(pid, signal.SIGUSR1)
-    except (OSError, ValueError):
+    except (OSError, ValueError, psutil.Error):
         return False
     return True
 

@@ -22,13 +22,14 @@ import pygame
 from signage.board.config import BoardConfig
 from signage.board.display import Display, Stop
 from signage.diag.pages import PAGES, PATTERNS, View, render_page
-from signage.diag.report import Diagnosis, Probes, collect
+from signage.diag.report import Diagnosis, Memory, Probes, collect, real_probes
 from signage.layout import Size
 
 log = logging.getLogger("signage.diag")
 
 REFRESH_S = 3.0  # the report is collected again this often while the pages are up
 IDLE_CLOSE_S = 120.0  # the overlay closes after this long without a key
+OVERLAY_VERIFY_BYTES = 32 << 20  # assets hashed per refresh: all of them, a little at a time
 PATTERN_PAGE = next(i for i, (key, _) in enumerate(PAGES) if key == "patterns")
 MOVING = next(i for i, (key, _) in enumerate(PATTERNS) if key == "moving")
 _NUMBERS = {getattr(pygame, f"K_{n}"): n for n in range(1, 10)} | {
@@ -61,7 +62,8 @@ class DiagScreen:
         self.config = config
         self.size = size
         self.status = status
-        self.probes = probes
+        self.probes = probes or real_probes()
+        self.memory = Memory(verify_budget=OVERLAY_VERIFY_BYTES)
         self.always = always
         self.hotkey = hotkey
         self.idle_close_s = idle_close_s
@@ -209,7 +211,9 @@ class DiagScreen:
                 log.info("live status unavailable reason=%s", exc)
         previous = self.diagnosis
         try:
-            diagnosis = collect(self.config, probes=self.probes, live=live, network=network)
+            diagnosis = collect(
+                self.config, probes=self.probes, live=live, network=network, memory=self.memory
+            )
         except Exception:
             log.exception("diagnostics collection failed")
             self._collected = time.monotonic()

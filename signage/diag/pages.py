@@ -45,6 +45,7 @@ TONES = (
     "ẦẤẨẪẬ ẰẮẲẴẶ ỀẾỂỄỆ ỒỐỔỖỘ ỜỚỞỠỢ ỪỨỬỮỰ ỲÝỶỸỴ Đ",
 )
 MINORITY = "ĕ ŏ ŭ ĭ Ĕ Ŏ Ŭ Ĭ ơ̆ ư̆ ƀ Ƀ č š ñ ç"  # Ba Na, Ê Đê, Jrai, Cơ Tu, Mường ...
+OTHER_SCRIPTS = "Khmer: សេចក្តីជូនដំណឹង"  # through the fallback chain
 
 _BACKGROUND = (14, 22, 38)
 _HEADER = (25, 55, 110)
@@ -144,19 +145,20 @@ def _fit(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: i
 
 def render_page(diagnosis: Diagnosis, size: Size, view: View, board: str = "") -> Image.Image:
     """Return page ``view.page`` of ``diagnosis`` at ``size``."""
-    key = PAGES[view.page % len(PAGES)][0]
+    page = view.page % len(PAGES)
+    key = PAGES[page][0]
     if key == "patterns":
         return render_pattern(size, view)
     image = Image.new("RGB", (size.width, size.height), _BACKGROUND)
     scale = min(size.width / 1920, size.height / 1080)
     pen = _Pen(image, scale)
     small = size.height < 300
-    top = _header(pen, size, view.page, diagnosis, board, small)
+    top = _header(pen, size, page, diagnosis, board, small)
     body: Callable[[_Pen, Size, int, Diagnosis, bool], None]
     body = {"fonts": _fonts_page, "log": _log_page, "overview": _overview_page}.get(key, _rows_page)
     bottom = size.height if small else size.height - pen.line_height(pen.size) - pen.margin // 2
     pen.y = top
-    body(pen, Size(size.width, bottom), view.page, diagnosis, small)
+    body(pen, Size(size.width, bottom), page, diagnosis, small)
     if not small:
         hint = (
             "Mũi tên trái/phải: đổi trang · 1-9: chọn trang · lên/xuống: đổi mẫu"
@@ -203,6 +205,10 @@ def _rows_page(pen: _Pen, size: Size, page: int, diagnosis: Diagnosis, small: bo
 
 
 def _rows(pen: _Pen, size: Size, rows: Sequence[Row], small: bool) -> None:
+    if small:
+        # A few lines fit on an LED wall: what is wrong first, then the rest in order.
+        rank = {FAIL: 0, WARN: 1}
+        rows = sorted(rows, key=lambda row: rank.get(row.level, 2))
     font_size = pen.size
     step = pen.line_height(font_size)
     label_width = min(
@@ -265,7 +271,7 @@ def _log_page(pen: _Pen, size: Size, page: int, diagnosis: Diagnosis, small: boo
 
 def _fonts_page(pen: _Pen, size: Size, page: int, diagnosis: Diagnosis, small: bool) -> None:
     x0 = pen.margin if not small else 3
-    samples = [ALPHABET, *TONES, MINORITY]
+    samples = [ALPHABET, *TONES, MINORITY, OTHER_SCRIPTS]
     try:
         from signage.board.slides import build_stack
 
@@ -280,7 +286,8 @@ def _fonts_page(pen: _Pen, size: Size, page: int, diagnosis: Diagnosis, small: b
         if pen.y + pen.line_height(font_size) > size.height:
             return
         face = typesetter.registry.face(family)
-        missing = sorted({c for s in samples for c in s if c != " " and not face.covers(c)})
+        vietnamese = samples[:-1]  # the other script comes from the fallback by design
+        missing = sorted({c for s in vietnamese for c in s if c != " " and not face.covers(c)})
         note = f" (thiếu {len(missing)} ký tự: lấy từ phông dự phòng)" if missing else " (đủ)"
         pen.text(x0, pen.y, family + ("" if small else note), round(font_size * 0.8),
                  _COLOURS[WARN] if missing else _COLOURS[OK], bold=True,

@@ -15,6 +15,7 @@ import ctypes
 import hashlib
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -31,7 +32,7 @@ from signage import __version__
 from signage.board.config import BoardConfig, read_trust
 from signage.board.link import read_token, ssl_context
 from signage.board.service import local_blank, log_tail, read_status
-from signage.board.slides import build_stack
+from signage.board.slides import Stack, build_stack
 from signage.board.sync import ContentSync
 from signage.compose import DEFAULT_MAX_PIXELS
 from signage.errors import SignageError
@@ -156,7 +157,14 @@ class Probes:
 
 
 def real_probes() -> Probes:
-    """Return the probes of this machine."""
+    """Return the probes of this machine (one set keeps the fonts it loaded once)."""
+    families: list[str] = []
+
+    def fonts() -> list[str]:
+        if not families:
+            families.extend(_font_families())
+        return list(families)
+
     return Probes(
         resolve=_resolve,
         tcp=_tcp,
@@ -164,7 +172,7 @@ def real_probes() -> Probes:
         clock_synced=_clock_synced,
         disk=_disk,
         raqm=lambda: bool(features.check_feature("raqm")),
-        fonts=_font_families,
+        fonts=fonts,
         temperature=_temperature,
         gateway=_gateway,
         interfaces=_interfaces,
@@ -259,6 +267,21 @@ def _interfaces() -> list[tuple[str, bool, list[str]]]:
     return out
 
 
+@dataclass(slots=True)
+class Memory:
+    """What :func:`collect` may keep between calls."""
+
+    verify_budget: int = VERIFY_BUDGET_BYTES
+    checked: dict[str, bool] = field(default_factory=dict)  # "name:size:mtime" -> hash ok
+    _stack: Stack | None = None
+
+    def stack(self) -> Stack:
+        """Return the fonts and layouts, loaded once. Raises SignageError."""
+        if self._stack is None:
+            self._stack = build_stack()
+        return self._stack
+
+
 # -- collecting -----------------------------------------------------------------------------------
 
 
@@ -269,8 +292,13 @@ def collect(
     live: Mapping[str, Any] | None = None,
     network: bool = True,
     now: float | None = None,
+    memory: Memory | None = None,
 ) -> Diagnosis:
     """Return the diagnosis of the board ``config`` describes.
+
+    ``memory`` carries what a caller that collects again and again (the overlay, every few
+    seconds) need not redo: assets already hashed, the loaded layouts; each call then hashes at
+    most ``memory.verify_budget`` bytes of new assets.
 
     ``live`` is the player's own status when the player asks (the overlay); otherwise the
     status snapshot in the data dir is used and its age tells whether the player runs.
@@ -284,7 +312,7 @@ def collect(
     _overview(diagnosis, config, probes, status, age, now)
     _network(diagnosis, config, probes, network)
     _link(diagnosis, config, status)
-    _content(diagnosis, config, status, now)
+    _content(diagnosis, config, status, now, memory or Memory())
     _system(diagnosis, config, probes, status)
     _display(diagnosis, config, status)
     diagnosis.log = [_redact(line) for line in log_tail(config.data_dir, 40)]
@@ -457,20 +485,27 @@ def _link(d: Diagnosis, config: BoardConfig, status: Mapping[str, Any]) -> None:
     d.add("link", "outbox", "Báo cáo chờ gửi", status.get("outbox", "-"))
 
 
-def _content(d: Diagnosis, config: BoardConfig, status: Mapping[str, Any], now: float) -> None:
+def _content(
+    d: Diagnosis, config: BoardConfig, status: Mapping[str, Any], now: float, memory: Memory
+) -> None:
     tz = board_timezone(config.timezone)
-    store = ContentStore(config.data_dir / "store", config.cache_quota_bytes)
-    versions = store.versions()
+    store = ContentStore(config.data_dir / "store", config.cache_quota_bytes, readonly=True)
+    try:
+        versions = store.versions()
+    except SignageError as exc:
+        versions = None
+        d.add("content", "bundles", "Gói nội dung", f"LỖI: {exc}", FAIL)
+        d.find(exc.code.value, FAIL, f"Kho nội dung hỏng: {exc}")
     if versions:
         for publisher, version in sorted(versions.items()):
             d.add("content", f"bundle:{publisher}", f"Gói {publisher}", f"phiên bản {version}", OK)
-    else:
+    elif versions is not None:
         d.add("content", "bundles", "Gói nội dung", "chưa có", WARN if config.hub_url else INFO)
         if config.hub_url:
             d.find("diag.no_content", WARN, "Chưa nhận được gói nội dung nào từ máy chủ.")
     try:
         trust = read_trust(list(config.trusted_keys)) if config.trusted_keys else Trust(())
-        library = build_stack().composer.library
+        library = memory.stack().composer.library
         sync = ContentSync(store, trust, library, config.area, tz, DEFAULT_MAX_PIXELS)
         programme = sync.programme()
         moment = datetime.fromtimestamp(now, tz)
@@ -486,7 +521,9 @@ def _content(d: Diagnosis, config: BoardConfig, status: Mapping[str, Any], now: 
         )
     except SignageError as exc:
         d.add("content", "programme", "Chương trình", f"LỖI: {exc}", FAIL)
-    files, size, verified, bad = _assets(store.root / "assets")
+        if versions is not None:  # a damaged store is already a finding
+            d.find(exc.code.value, FAIL, f"Không đọc được chương trình phát: {exc}")
+    files, size, verified, bad = _assets(store.root / "assets", memory)
     level = FAIL if bad else OK
     d.add(
         "content",
@@ -519,25 +556,28 @@ def _content(d: Diagnosis, config: BoardConfig, status: Mapping[str, Any], now: 
         d.add("content", "last_error", "Lỗi áp dụng gần nhất", "không có", OK)
 
 
-def _assets(folder: Path) -> tuple[int, int, int, int]:
+def _assets(folder: Path, memory: Memory) -> tuple[int, int, int, int]:
     files = size = verified = bad = 0
-    budget = VERIFY_BUDGET_BYTES
+    budget = memory.verify_budget
     with contextlib.suppress(OSError):
         for path in sorted(folder.iterdir()):
             if not path.is_file() or len(path.name) != 64:
                 continue
             files += 1
-            length = path.stat().st_size
-            size += length
-            if length > budget:
-                continue
-            budget -= length
-            digest = hashlib.sha256()
-            with open(path, "rb") as source:
-                while block := source.read(1 << 20):
-                    digest.update(block)
+            stat = path.stat()
+            size += stat.st_size
+            seen = f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}"
+            if seen not in memory.checked:
+                if stat.st_size > budget:
+                    continue
+                budget -= stat.st_size
+                digest = hashlib.sha256()
+                with open(path, "rb") as source:
+                    while block := source.read(1 << 20):
+                        digest.update(block)
+                memory.checked[seen] = digest.hexdigest() == path.name
             verified += 1
-            bad += digest.hexdigest() != path.name
+            bad += not memory.checked[seen]
     return files, size, verified, bad
 
 
@@ -565,6 +605,7 @@ def _system(d: Diagnosis, config: BoardConfig, probes: Probes, status: Mapping[s
         free, total = probes.disk(config.data_dir if config.data_dir.exists() else Path("/"))
     except OSError as exc:
         d.add("system", "disk", "Ổ đĩa", f"LỖI: {exc}", FAIL)
+        d.find("diag.disk_failed", FAIL, f"Không đọc được ổ đĩa dữ liệu: {exc}")
     else:
         fraction = free / total if total else 0.0
         level = OK
@@ -717,15 +758,12 @@ def _safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+# A bearer credential, and a hub token ``kind:id:secret``, wherever they stand in a line
+# (``token=board:...``, quoted in JSON or a repr).
+_BEARER = re.compile(r"\bbearer\s+[^\s'\",;}\]]+", re.IGNORECASE)
+_TOKEN = re.compile(r"\b(board|publisher|operator):([^\s:'\"]+):[^\s'\",;}\]]+")
+
+
 def _redact(line: str) -> str:
     """Hide anything that looks like a token in a log line."""
-    words = []
-    for word in line.split(" "):
-        kind = word.split(":")[0]
-        if word.count(":") >= 2 and kind in ("board", "publisher", "operator"):
-            words.append(f"{kind}:{word.split(':')[1]}:***")
-        elif word.lower().startswith("bearer"):
-            words.append("Bearer ***")
-        else:
-            words.append(word)
-    return " ".join(words)
+    return _TOKEN.sub(r"\1:\2:***", _BEARER.sub("Bearer ***", line))

@@ -50,12 +50,15 @@ def write_atomically(path: Path, data: bytes) -> None:
 class ContentStore:
     """Assets and bundles under ``root`` (DATA/store), with a byte quota for assets."""
 
-    def __init__(self, root: Path, quota_bytes: int = 2 * 2**30) -> None:
+    def __init__(self, root: Path, quota_bytes: int = 2 * 2**30, *, readonly: bool = False) -> None:
         self.root = root
         self.quota_bytes = quota_bytes
         self.assets = root / "assets"
         self.bundles = root / "bundles"
         self.partial = root / "partial"
+        if readonly:
+            # Another process (diagnostics) looking at a live store: touch nothing.
+            return
         try:
             for folder in (self.assets, self.bundles, self.partial):
                 folder.mkdir(parents=True, exist_ok=True)
