@@ -206,7 +206,37 @@ class Display:
         """Open the window or screen and return its size in pixels. Raises DisplayError."""
         if self.headless:
             os.environ["SDL_VIDEODRIVER"] = "offscreen"
-        os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+        # A software framebuffer is the cheap path measured on X11 and offscreen; SDL's Wayland
+        # driver has none and draws through OpenGL instead.
+        wayland = os.environ.get("SDL_VIDEODRIVER", "").startswith("wayland")
+        os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "1" if wayland else "0")
+        try:
+            self._open()
+        except pygame.error as exc:
+            if "framebuffer" not in str(exc).lower() or _accelerated():
+                raise DisplayError(
+                    ErrorCode.DISPLAY_FAILED,
+                    f"cannot open the screen ({exc}); try --windowed, or --headless without a"
+                    " display",
+                ) from exc
+            log.warning("no software framebuffer here (%s): drawing through OpenGL", exc)
+            pygame.display.quit()
+            os.environ["SDL_FRAMEBUFFER_ACCELERATION"] = "1"
+            try:
+                self._open()
+            except pygame.error as again:
+                raise DisplayError(
+                    ErrorCode.DISPLAY_FAILED, f"cannot open the screen ({again})"
+                ) from again
+        screen = self._require_screen()
+        screen.fill((0, 0, 0))
+        pygame.display.flip()
+        if self.chime_path is not None:
+            self._chime = _load_chime(self.chime_path)
+        log.info("display open size=%dx%d", self.size.width, self.size.height)
+        return self.size
+
+    def _open(self) -> None:
         try:
             pygame.display.init()
             if self.fullscreen:
@@ -222,17 +252,11 @@ class Display:
                 self._screen = pygame.display.set_mode((self.size.width, self.size.height))
             pygame.display.set_caption("Bảng tin điện tử")
             pygame.mouse.set_visible(False)
-        except pygame.error as exc:
-            raise DisplayError(
-                ErrorCode.DISPLAY_FAILED,
-                f"cannot open the screen ({exc}); try --windowed, or --headless without a display",
-            ) from exc
-        self._screen.fill((0, 0, 0))
-        pygame.display.flip()
-        if self.chime_path is not None:
-            self._chime = _load_chime(self.chime_path)
-        log.info("display open size=%dx%d", self.size.width, self.size.height)
-        return self.size
+            # A missing framebuffer shows at set_mode or at the first flip.
+            pygame.display.flip()
+        except pygame.error:
+            self._screen = None
+            raise
 
     def run(self, deadline: float | None = None) -> DisplayStats:
         """Run the loop until a Stop message, a window close, or ``deadline`` (monotonic)."""
@@ -488,6 +512,10 @@ class Display:
         if self._screen is None:
             raise DisplayError(ErrorCode.DISPLAY_FAILED, "the display is not open")
         return self._screen
+
+
+def _accelerated() -> bool:
+    return os.environ.get("SDL_FRAMEBUFFER_ACCELERATION", "0") not in ("0", "false", "")
 
 
 def _converted(show: Show) -> Show:

@@ -154,6 +154,12 @@ def set_local_blank(data_dir: Path, on: bool, by: str, notify: bool = True) -> b
     path = data_dir / BLANK_FILE
     if on:
         write_atomic(path, {"on": True, "since": time.time(), "by": by})
+        # The player (user signage) must read what root wrote with `signage blank`.
+        owner = data_dir.stat()
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o644)
+            if os.geteuid() == 0:
+                os.chown(path, owner.st_uid, owner.st_gid)
     else:
         path.unlink(missing_ok=True)
         _sync_dir(data_dir)
