@@ -42,7 +42,7 @@ from signage.board.display import (
     frame_to_surface,
 )
 from signage.board.folder import EMPTY, FolderWatcher, Programme, clean_snapshots
-from signage.board.jobs import ClockWatch, Jobs
+from signage.board.jobs import CLOCK_JUMP_S, ClockWatch, Jobs
 from signage.board.link import Link, read_token
 from signage.board.service import (
     Notifier,
@@ -87,10 +87,13 @@ EXIT_RESTART = 75  # EX_TEMPFAIL: "try again", which Restart=always does
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """What the display reported on screen: the decision behind it and its play-log row."""
+    """What the display reported on screen: the decision behind it, its play-log row, and when
+    it appeared by the wall clock and by the monotonic one."""
 
     decision: Decision
     row: int | None
+    wall: float = 0.0
+    mono: float = 0.0
 
 
 class Conductor:
@@ -174,7 +177,7 @@ class Conductor:
         """Stop the jobs, close the play log's open row and the pool."""
         self.jobs.shutdown()
         if self.on_screen is not None and self.on_screen.row is not None:
-            self.playlog.end(self.on_screen.row, self._now())
+            self._end_play(self.on_screen, self._now())
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     # -- deciding and preparing -------------------------------------------------------------------
@@ -231,6 +234,7 @@ class Conductor:
             emergency=emergency,
             at=time.monotonic() + delay,
             token=decision,
+            supersede=cut,
         )
 
     def _schedule(self, decision: Decision) -> None:
@@ -272,7 +276,7 @@ class Conductor:
             return
         moment = datetime.fromtimestamp(wall, self.tz)
         if self.on_screen is not None and self.on_screen.row is not None:
-            self.playlog.end(self.on_screen.row, moment)
+            self._end_play(self.on_screen, moment)
         item = decision.item or self.idle_item
         planned_end = max(decision.until, moment)
         row = None
@@ -283,8 +287,20 @@ class Conductor:
                 )
             except SignageError as exc:
                 log.error("playlog write failed reason=%s", exc)
-        self.on_screen = Shown(decision, row)
+        self.on_screen = Shown(decision, row, wall, time.monotonic())
         log.info("slide shown item=%s reason=%s", item.id, decision.reason)
+
+    def _end_play(self, shown: Shown, moment: datetime) -> None:
+        """Close ``shown``'s play-log row at ``moment``; if the wall clock jumped while it was
+        on screen (NTP after a boot without a clock battery), at its start plus the time that
+        really passed, so proof of play never counts a jump as seconds shown."""
+        if shown.row is None:
+            return
+        passed = max(0.0, time.monotonic() - shown.mono)
+        if abs((moment.timestamp() - shown.wall) - passed) > CLOCK_JUMP_S:
+            log.info("play closed across a clock jump row=%d seconds=%.1f", shown.row, passed)
+            moment = datetime.fromtimestamp(shown.wall + passed, self.tz)
+        self.playlog.end(shown.row, moment)
 
     # -- jobs -----------------------------------------------------------------------------------
 
@@ -416,8 +432,8 @@ class Conductor:
         shown = self.on_screen
         if changed and not on and shown is not None and shown.row is not None:
             # The slide left people's sight when the screen went dark: its play ends now.
-            self.playlog.end(shown.row, now)
-            self.on_screen = Shown(shown.decision, None)
+            self._end_play(shown, now)
+            self.on_screen = replace(shown, row=None)
         self.blank_reason = (
             None if on else "local" if switched else "command" if blanked else "schedule"
         )

@@ -59,6 +59,7 @@ class Show:
     at: float = 0.0
     token: object = None  # handed back to ``on_shown``
     converted: bool = False  # surfaces already in the screen's format (set by the display)
+    supersede: bool = False  # drop slides posted earlier and not shown yet (a replan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +355,10 @@ class Display:
             if self._chime is not None:
                 self._chime.play()
         else:
+            if message.supersede:
+                # The plan changed (content withdrawn, the clock stepped): what was prepared
+                # for later must not appear.
+                self._pending.clear()
             # Convert to the screen's pixel format now, while the slide waits for its moment,
             # so that starting the transition costs no frame.
             self._pending.append(_converted(message))

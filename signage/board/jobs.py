@@ -1,7 +1,10 @@
 """Timed jobs of the board: the one place that imports APScheduler (3.x).
 
-Planner deadlines and slide changes are one-shot jobs at a moment; folder watching, clock-jump
-detection, the heartbeat and cache clean-up run at intervals. Everything runs on the worker
+Planner deadlines and slide changes are one-shot jobs at a moment of the wall clock
+(APScheduler date triggers). Folder watching, clock-jump detection, the heartbeat and the like
+run at intervals of the monotonic clock (asyncio timers), so a step of the wall clock cannot
+stop them: APScheduler's interval trigger would try to catch up every missed interval after
+an NTP step from 1970 (billions of them) and hang the loop. Everything runs on the worker
 thread's asyncio loop.
 """
 
@@ -16,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
 log = logging.getLogger("signage.jobs")
 
@@ -28,7 +30,9 @@ class Jobs:
     """Named jobs on an asyncio loop; scheduling a name again replaces the old job."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, tz: ZoneInfo) -> None:
+        self._loop = loop
         self._scheduler = AsyncIOScheduler(event_loop=loop, timezone=tz)
+        self._intervals: dict[str, asyncio.Task[None]] = {}
 
     def start(self) -> None:
         """Start running jobs."""
@@ -36,6 +40,9 @@ class Jobs:
 
     def shutdown(self) -> None:
         """Stop running jobs (does not wait for running ones)."""
+        for task in self._intervals.values():
+            task.cancel()
+        self._intervals.clear()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
@@ -51,19 +58,28 @@ class Jobs:
         )
 
     def every(self, name: str, seconds: float, job: Job) -> None:
-        """Run ``job`` every ``seconds``, replacing job ``name``; a late run is not repeated."""
-        self._scheduler.add_job(
-            job,
-            IntervalTrigger(seconds=seconds),
-            id=name,
-            replace_existing=True,
-            misfire_grace_time=None,
-            coalesce=True,
-            max_instances=1,
-        )
+        """Run ``job`` every ``seconds`` of the monotonic clock, replacing job ``name``; one run
+        at a time, and a run that fails is logged and the next one comes as planned."""
+        old = self._intervals.pop(name, None)
+        if old is not None:
+            old.cancel()
+        self._intervals[name] = self._loop.create_task(self._repeat(name, seconds, job))
+
+    async def _repeat(self, name: str, seconds: float, job: Job) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                result = job()
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("job failed name=%s", name)
 
     def cancel(self, name: str) -> None:
         """Remove job ``name`` if it is scheduled."""
+        interval = self._intervals.pop(name, None)
+        if interval is not None:
+            interval.cancel()
         if self._scheduler.get_job(name) is not None:
             self._scheduler.remove_job(name)
 

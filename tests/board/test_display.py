@@ -102,3 +102,19 @@ def test_ticker_scrolls_at_the_frame_rate(
     stats = display.run(deadline=time.monotonic() + 1.0)
     assert len(frames) > 30  # animating, not one frame per slide
     assert stats.dropped <= 3
+
+
+def test_a_replan_drops_slides_prepared_for_later(
+    display: Display, frames: list[tuple[float, tuple[int, int, int]]]
+) -> None:
+    # Green was prepared for 0.3 s from now; then the plan changed (content withdrawn, the
+    # clock stepped) and blue supersedes it: green must never reach the screen.
+    shown: list[str] = []
+    display.on_shown = lambda show, wall: shown.append(show.key)
+    display.post(Show("red", _solid((200, 30, 30)), transition="cut"))
+    display.run(deadline=time.monotonic() + 0.2)
+    display.post(Show("green", _solid((30, 200, 30)), transition="cut", at=time.monotonic() + 0.3))
+    display.post(Show("blue", _solid((30, 30, 200)), transition="cut", supersede=True))
+    display.run(deadline=time.monotonic() + 0.8)
+    assert shown == ["red", "blue"]
+    assert not [c for _, c in frames if c[1] > 150]
