@@ -362,6 +362,11 @@ class ContentSync:
         needed: set[str] = set()
         for waiting in self.pending.values():
             needed.update(ref.sha256 for ref in waiting.bundle.assets.values())
+        # Downloads no waiting bundle wants were left by superseded ones (a reconnect may
+        # offer one again later: it then starts from 0, which costs bytes, not correctness).
+        dropped = self.store.drop_partials(needed)
+        if dropped:
+            log.info("abandoned downloads dropped bytes=%d", dropped)
         for publisher, version in self.store.versions().items():
             try:
                 bundle = accept_bundle(

@@ -140,6 +140,7 @@ class BoardChannel:
         self._partial: dict[str, bytearray] = {}
         self._blob_waiters: dict[str, asyncio.Future[bytes]] = {}
         self._lock = asyncio.Lock()
+        self._closing: asyncio.Task[None] | None = None
 
     # -- running ------------------------------------------------------------------------------
 
@@ -157,8 +158,9 @@ class BoardChannel:
                 await self._handle()
                 await self._flush()
                 if self.session.state == "closed":
-                    await self.ws.close(1008, "protocol violation")
-                    break
+                    # Read on until the socket closes (the closed session drops what comes):
+                    # the peer's close frame may be queued behind frames it already sent.
+                    self._hang_up("protocol violation")
         except ConnectionClosed:
             pass
         finally:
@@ -177,7 +179,13 @@ class BoardChannel:
         self.session.check(now)
         await self._handle()
         if self.session.state == "closed" and not self.closed.is_set():
-            await self.ws.close(1008, "session timeout")
+            self._hang_up("session timeout")
+
+    def _hang_up(self, reason: str) -> None:
+        # Not awaited: a peer that never answers the close frame holds it for websockets'
+        # close_timeout, and the hub checks every board's session in one loop.
+        if self._closing is None:
+            self._closing = asyncio.create_task(self.ws.close(1008, reason))
 
     async def push(self, kind: str, fields: Mapping[str, Any]) -> Acked:
         """Send a bundle, alert or command and return the board's ack (waits for it)."""

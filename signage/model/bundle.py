@@ -110,7 +110,7 @@ def _asset(name: str, entry: Any) -> AssetRef:
         raise _fail(f"{path}.sha256", "expected 64 lower-case hex digits")
     if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= MAX_ASSET_BYTES:
         raise _fail(f"{path}.size", f"expected 1..{MAX_ASSET_BYTES} bytes")
-    if media not in MEDIA_TYPES:
+    if not isinstance(media, str) or media not in MEDIA_TYPES:
         raise _fail(f"{path}.media_type", f"expected one of {', '.join(sorted(MEDIA_TYPES))}")
     return AssetRef(digest, size, media)
 

@@ -299,8 +299,32 @@ def _refuse_constant(name: str) -> NoReturn:
     raise _json_error(f"invalid JSON: {name} is not a JSON number")
 
 
+# An escape of half a surrogate pair (or a str holding one) gives text that is not Unicode:
+# nothing built from it could be written as UTF-8 again (an ack, a log, the journal).
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _unpaired_surrogate(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def decode_json(text: str | bytes) -> object:
-    """Return parsed strict JSON (no duplicate keys, no NaN); raise ContentError (content.json)."""
+    """Return parsed strict JSON: no duplicate keys, no NaN, no unpaired surrogates
+    (``"\\ud800"``). Raise ContentError (content.json)."""
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8-sig")
@@ -311,7 +335,7 @@ def decode_json(text: str | bytes) -> object:
     if not isinstance(text, str):
         raise _json_error("invalid JSON: expected text or bytes")
     try:
-        return json.loads(
+        data = json.loads(
             text.removeprefix("\ufeff"),
             object_pairs_hook=_unique_keys,
             parse_constant=_refuse_constant,
@@ -325,6 +349,9 @@ def decode_json(text: str | bytes) -> object:
     except ValueError as exc:
         # int() refuses numbers longer than sys.get_int_max_str_digits().
         raise _json_error(f"invalid JSON: {exc}") from None
+    if _SURROGATE.search(text) and _unpaired_surrogate(data):
+        raise _json_error("invalid JSON: a string holds an unpaired surrogate (not Unicode text)")
+    return data
 
 
 # --- validation helpers ------------------------------------------------------------------------

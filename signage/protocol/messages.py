@@ -13,6 +13,7 @@ Decoding never lets an exception other than ProtocolError escape, whatever the i
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from collections.abc import Callable, Iterator, Mapping
@@ -248,6 +249,22 @@ PUBLISHER_SCHEMAS: Mapping[str, Schema] = MappingProxyType(
 LARGE_TYPES = ("bundle", "publish")  # may exceed MAX_CONTROL_BYTES (up to MAX_TEXT_BYTES)
 
 
+def _infinite(value: object) -> bool:
+    # 1e400 parses as infinity, which no strict JSON writer can put back (heartbeat status,
+    # report data and ack results are stored and served again as they came).
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def ref_of(data: str | bytes) -> str | None:
     """Return the ``id`` of a message that failed to decode, when it can be read (for the error
     ack); None otherwise. Never raises. A frame over the limit is not parsed at all."""
@@ -278,6 +295,8 @@ def decode_text(data: str | bytes, schemas: Mapping[str, Schema] = SCHEMAS) -> M
         raise _fail("(message)", exc.message) from None
     if not isinstance(parsed, dict):
         raise _fail("(message)", "expected a JSON object")
+    if _infinite(parsed):
+        raise _fail("(message)", "a number too large for a float (it would read as infinity)")
     version = parsed.get("v")
     if type(version) is not int or version != PROTOCOL_VERSION:
         raise _fail(

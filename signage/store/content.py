@@ -15,6 +15,7 @@ the old or the new pointer, and every committed bundle's files complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -254,6 +255,21 @@ class ContentStore:
             size = path.stat().st_size
             path.unlink(missing_ok=True)
             freed += size
+        return freed
+
+    def drop_partials(self, keep: Iterable[str]) -> int:
+        """Delete the downloads in progress of assets not in ``keep`` (hashes still wanted):
+        what a superseded bundle left half-fetched would otherwise stay on disk for good.
+        Returns the bytes freed."""
+        wanted = set(keep)
+        freed = 0
+        for path in self.partial.iterdir():
+            if path.name in wanted:
+                continue
+            with contextlib.suppress(OSError):
+                size = path.stat().st_size
+                path.unlink()
+                freed += size
         return freed
 
     def _bundle_path(self, publisher: str, version: int) -> Path:
