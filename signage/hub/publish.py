@@ -205,7 +205,8 @@ def alert_from_cap(
         root = fromstring(xml, forbid_dtd=True)
     except DefusedXmlException as exc:
         _cap_fail("(xml)", f"DTDs and entity declarations are not accepted in CAP ({exc!r})")
-    except (ParseError, LookupError) as exc:
+    except (ParseError, LookupError, ValueError) as exc:
+        # ValueError: expat reads no multi-byte encoding but UTF-8 and UTF-16 (UTF-7, Shift_JIS)
         _cap_fail("(xml)", f"not well-formed XML: {exc}")
     if root.tag != f"{{{CAP_NAMESPACE}}}alert":
         _cap_fail("alert", f"expected a CAP 1.2 <alert> ({CAP_NAMESPACE}), got {root.tag}")

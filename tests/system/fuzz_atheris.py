@@ -8,9 +8,10 @@ $SIGNAGE_FUZZ_DIR/TARGET (default /tmp/signage-fuzz/TARGET), seeded with the tar
 inputs; new inputs that reach new code are kept there. Useful options: -max_total_time=SECONDS,
 -runs=N, -jobs=N, -timeout=SECONDS (one input taking longer is a hang), -print_final_stats=1.
 A crash (an exception other than an expected refusal) stops the run, prints the traceback and
-writes the input as crash-<sha1> in the current folder; replay it with
+writes the input as $SIGNAGE_FUZZ_DIR/TARGET-crash-<sha1> (unless -artifact_prefix says
+otherwise); replay it with
 
-    .venv/bin/python tests/system/fuzz_atheris.py TARGET crash-<sha1>
+    .venv/bin/python tests/system/fuzz_atheris.py TARGET /tmp/signage-fuzz/TARGET-crash-<sha1>
 
 Needs atheris (.venv/bin/pip install atheris: a prebuilt wheel exists for CPython 3.11 on
 x86-64 Linux; elsewhere it builds from source and needs clang with libFuzzer). Exit codes: 0
@@ -54,14 +55,17 @@ def main(argv: list[str]) -> int:
     target = TARGETS[name]
     options = [a for a in rest if a.startswith("-")]
     inputs = [a for a in rest if not a.startswith("-")]
+    work = Path(os.environ.get("SIGNAGE_FUZZ_DIR", "/tmp/signage-fuzz"))
     if not inputs:
-        corpus = Path(os.environ.get("SIGNAGE_FUZZ_DIR", "/tmp/signage-fuzz")) / name
+        corpus = work / name
         corpus.mkdir(parents=True, exist_ok=True)
         for number, seed in enumerate(seeds(name)):
             (corpus / f"seed-{number}").write_bytes(seed)
         inputs = [str(corpus)]
+    work.mkdir(parents=True, exist_ok=True)
     given = {a.split("=")[0] for a in options}
-    options += [d for d in DEFAULTS if d.split("=")[0] not in given]
+    defaults = [*DEFAULTS, f"-artifact_prefix={work}/{name}-"]  # crashes never in the work tree
+    options += [d for d in defaults if d.split("=")[0] not in given]
 
     def one(data: bytes) -> None:
         target(data)

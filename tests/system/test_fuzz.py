@@ -36,6 +36,7 @@ from tests.system.fuzz_targets import (
     SHA,
     STATES,
     TARGETS,
+    document,
     frame_of,
     fuzz_alert,
     fuzz_bundle,
@@ -341,6 +342,8 @@ def test_any_bytes_as_a_bundle(data: bytes) -> None:
 
 @FUZZ
 @given(bundles())
+@example(document({**BUNDLE, "assets": {"a.png": {"sha256": SHA, "size": 1, "media_type": {}}}}))
+@example(json.dumps({**BUNDLE, "\udc80": 1}).encode())  # an escaped half surrogate
 def test_mutated_bundles(data: bytes) -> None:
     run(fuzz_bundle, data)
 
@@ -426,6 +429,8 @@ def cap_messages(draw: st.DrawFn) -> bytes:
                     [
                         '<?xml version="1.0" encoding="UTF-16"?>\n',
                         '<?xml version="1.0" encoding="x-nope"?>\n',
+                        '<?xml version="1.0" encoding="UTF-7"?>\n',
+                        '<?xml version="1.0" encoding="Shift_JIS"?>\n',
                         "<?xml?>\n",
                         "\ufeff",
                     ]
@@ -439,6 +444,7 @@ def cap_messages(draw: st.DrawFn) -> bytes:
 
 @FUZZ
 @given(st.binary(max_size=600))
+@example(b'<?xml version="1.0" encoding="UTF-7"?>\n<alert/>')  # found by atheris
 def test_any_bytes_as_a_cap_message(data: bytes) -> None:
     run(fuzz_cap, data)
 

@@ -120,9 +120,9 @@ class Scene:
             while True:
                 for heard in tap.heard:
                     with contextlib.suppress(ValueError):
-                        answer = json.loads(heard)
-                        if answer.get("type") == "ack" and answer.get("ref") == ref:
-                            return dict(answer)
+                        said = json.loads(heard)
+                        if said.get("type") == "ack" and said.get("ref") == ref:
+                            return dict(said)
                 await asyncio.sleep(0.01)
 
     async def unharmed(self) -> None:
@@ -263,18 +263,17 @@ def bomb_png(side: int = 20_000) -> bytes:
 # -- raw clients at the hub ---------------------------------------------------------------------
 
 
-async def raw_client(rig: Rig, board_id: str, hello: bool = True) -> ClientConnection:
-    """Connect to /board with ``board_id``'s token (say hello and wait to be synced)."""
+async def raw_client(rig: Rig, board_id: str) -> ClientConnection:
+    """Connect to /board with ``board_id``'s token, say hello and wait to be synced."""
     ws = await connect(
         f"{rig.url}/board",
         additional_headers={"Authorization": f"Bearer {rig.tokens[board_id]}"},
         max_size=None,
     )
-    if hello:
-        await ws.send(text_frame("hello", "r0", board=board_id, software="x", held={}, assets=[]))
-        async with asyncio.timeout(5):
-            while json.loads(await ws.recv()).get("type") != "synced":
-                pass
+    await ws.send(text_frame("hello", "r0", board=board_id, software="x", held={}, assets=[]))
+    async with asyncio.timeout(5):
+        while json.loads(await ws.recv()).get("type") != "synced":
+            pass
     return ws
 
 
@@ -681,8 +680,13 @@ def test_invalid_utf8_closes_the_connection_and_nothing_else(tmp_path: Path) -> 
             )
             reply = await s.raw(welcome, "u5")
             assert reply and reply["error"]["code"] == E.MESSAGE_MALFORMED
+            # Signed by the province itself (a hub that relays without checking): refused
+            # whole, so the refusal's text, the journal and the report stay Unicode.
+            doc = json.dumps({**bundle(s.province, 200), "\udc80": 1}).encode()
+            ack = await s.push("bundle", {"signed": json.loads(s.province.sign(doc))})
+            assert not ack.ok and ack.error and ack.error["code"] == E.BUNDLE_MALFORMED
             assert s.victim.link.stats.connects == connects
-            await s.rig.hub._flush()
+            await s.rig.hub._flush()  # the registry's write of what boards said
             await s.unharmed()
 
     run(scenario())
@@ -836,20 +840,23 @@ async def slowloris(port: int, data: bytes) -> float:
     return asyncio.get_running_loop().time() - started
 
 
-async def deaf(port: int, token: str) -> tuple[float, int, asyncio.StreamWriter]:
-    """Open a WebSocket with a board's token, then never speak and never answer; return how
-    long until the hub's close frame came, its code, and the writer (to drop the socket)."""
+async def deaf(port: int, token: str, opened: list[asyncio.StreamWriter]) -> tuple[float, int]:
+    """Open a WebSocket with a board's token, then never speak and never answer (the socket
+    goes into ``opened``, to be dropped); return how long until the hub's close frame came,
+    and its code."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    opened.append(writer)
     key = base64.b64encode(hashlib.sha256(token.encode()).digest()[:16]).decode()
     headers = f"Sec-WebSocket-Key: {key}\r\nAuthorization: Bearer {token}\r\n\r\n"
     writer.write(REQUEST + headers.encode())
-    head = await reader.readuntil(b"\r\n\r\n")
+    async with asyncio.timeout(5):
+        head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101"), head
     started = asyncio.get_running_loop().time()
-    frame = await asyncio.wait_for(reader.readexactly(4), 10)  # close: 0x88, length, code
+    async with asyncio.timeout(5):
+        frame = await reader.readexactly(4)  # a close frame: 0x88, length, code
     assert frame[0] == 0x88, frame
-    waited = asyncio.get_running_loop().time() - started
-    return waited, int.from_bytes(frame[2:4], "big"), writer
+    return asyncio.get_running_loop().time() - started, int.from_bytes(frame[2:4], "big")
 
 
 def test_slow_handshakes_and_silent_peers_are_cut_without_holding_others(
@@ -877,16 +884,17 @@ def test_slow_handshakes_and_silent_peers_are_cut_without_holding_others(
             silent = [slowloris(port, b"") for _ in range(10)]
             # After it, with a good token: never a hello, and never an answer to the close.
             # The hub's one loop over every session must not wait for them one by one.
-            deafs = [deaf(port, s.rig.tokens["raw2"]) for _ in range(4)]
-            waits, dropped, _ = await asyncio.gather(
-                asyncio.gather(*slow, *silent), asyncio.gather(*deafs), s.unharmed()
-            )
+            opened: list[asyncio.StreamWriter] = []
+            deafs = [deaf(port, s.rig.tokens["raw2"], opened) for _ in range(4)]
             try:
-                assert all(0.9 <= wait < 5 for wait in waits), waits
-                assert all(0.9 <= w < 4 and code == 1008 for w, code, _ in dropped), dropped
+                waits, dropped, _ = await asyncio.gather(
+                    asyncio.gather(*slow, *silent), asyncio.gather(*deafs), s.unharmed()
+                )
             finally:
-                for _, _, writer in dropped:
+                for writer in opened:
                     writer.transport.abort()
+            assert all(0.9 <= wait < 5 for wait in waits), waits
+            assert all(0.9 <= wait < 4 and code == 1008 for wait, code in dropped), dropped
             # A board that connects meanwhile is served as usual.
             await s.rig.stop_board("bystander")
             await s.rig.start_board("bystander")
