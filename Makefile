@@ -29,11 +29,11 @@ soak: setup
 	SIGNAGE_NETFAULT_S=$(NETFAULT_S) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/system/test_network_faults.py
 
 fuzz: setup
-	SIGNAGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/system/test_fuzz.py
+	SIGNAGE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q -s -p no:cacheprovider --hypothesis-show-statistics tests/system/test_fuzz.py
 	@if $(PYTHON) -c 'import atheris' 2>/dev/null; then \
 		for target in $(ATHERIS_TARGETS); do \
 			$(PYTHON) tests/system/fuzz_atheris.py $$target -max_total_time=$(ATHERIS_S) || exit 1; \
 		done; \
 	else \
-		echo "fuzz: atheris is not installed (pip install atheris; it needs clang): hypothesis only"; \
+		echo "fuzz: atheris is not installed ($(PYTHON) -m pip install atheris): hypothesis only"; \
 	fi
