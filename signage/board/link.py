@@ -269,6 +269,11 @@ class Link:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             except SignageError as exc:
                 reason = str(exc)
+            except Exception as exc:
+                # A bug must cost one connection, not the link: the board keeps dialling (the
+                # content it stored plays on meanwhile).
+                log.exception("link failed unexpectedly")
+                reason = f"unexpected {type(exc).__name__}: {exc}"
             finally:
                 self._disconnected()
             if self._stop.is_set():

@@ -337,3 +337,32 @@ def test_plain_ws_only_to_loopback_unless_allowed(url: str, insecure: bool, ok: 
     else:
         with pytest.raises(ConfigError):
             check_url(url, insecure)
+
+
+def test_an_unexpected_error_costs_one_connection_not_the_link(
+    tmp_path: Path, trust: Trust
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+
+    async def scenario() -> None:
+        async with TestHub(catalog).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust)
+            real_status = board.hooks.status
+            calls = {"n": 0}
+
+            def flaky_status() -> dict[str, object]:
+                calls["n"] += 1
+                if calls["n"] == 1:
+                    raise RuntimeError("a bug in the agent")
+                return real_status()
+
+            board.hooks.status = flaky_status  # type: ignore[method-assign]
+            await board.start()
+            # The first heartbeat blows up inside the session: the link logs it, dials again,
+            # and the next session's heartbeats reach the hub.
+            await until(lambda: any(c.stats.heartbeats for c in hub.channels), 15)
+            assert board.link.stats.reconnects >= 1
+            assert "unexpected RuntimeError" in (board.link.stats.last_disconnect_reason or "")
+            await board.stop()
+
+    run(scenario())
