@@ -75,6 +75,7 @@ from signage.protocol import (
     accept_alert,
     accept_bundle,
     accept_command,
+    ack_fields,
     area_within,
     canonical_envelope,
     decode_chunk,
@@ -861,12 +862,8 @@ class _PublisherConnection:
         error: Mapping[str, Any] | None = None,
         result: Mapping[str, Any] | None = None,
     ) -> None:
-        fields: dict[str, Any] = {"ref": ref, "ok": ok}
-        if error is not None:
-            fields["error"] = dict(error)
-        if result is not None:
-            fields["result"] = dict(result)
         self.counter += 1
+        fields = ack_fields(ref, ok, error, result)
         frame = encode_message("ack", f"h{self.counter}", fields, PUBLISHER_SCHEMAS)
         async with self.send_lock:
             with contextlib.suppress(ConnectionClosed):

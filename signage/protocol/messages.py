@@ -265,6 +265,21 @@ def _infinite(value: object) -> bool:
     return False
 
 
+def ack_fields(
+    ref: str,
+    ok: bool,
+    error: Mapping[str, Any] | None = None,
+    result: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the fields of an ``ack`` answering message ``ref``."""
+    fields: dict[str, Any] = {"ref": ref, "ok": ok}
+    if error is not None:
+        fields["error"] = dict(error)
+    if result is not None:
+        fields["result"] = dict(result)
+    return fields
+
+
 def ref_of(data: str | bytes) -> str | None:
     """Return the ``id`` of a message that failed to decode, when it can be read (for the error
     ack); None otherwise. Never raises. A frame over the limit is not parsed at all."""

@@ -24,6 +24,7 @@ from signage.protocol.messages import (
     MAX_CONTROL_BYTES,
     Chunk,
     Message,
+    ack_fields,
     decode_chunk,
     decode_text,
     encode_chunk,
@@ -273,12 +274,7 @@ class Session:
         result: Mapping[str, Any] | None = None,
     ) -> None:
         """Queue the answer to the peer's message ``ref``."""
-        fields: dict[str, Any] = {"ref": ref, "ok": ok}
-        if error is not None:
-            fields["error"] = dict(error)
-        if result is not None:
-            fields["result"] = dict(result)
-        self._queue("ack", self._next_id(), fields)
+        self._queue("ack", self._next_id(), ack_fields(ref, ok, error, result))
 
     def send_chunk(self, chunk: Chunk) -> None:
         """Queue one binary chunk."""
