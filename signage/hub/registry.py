@@ -308,7 +308,11 @@ class SqliteRegistry:
                 path, timeout=10.0, check_same_thread=False, isolation_level=None
             )
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # FULL: what the hub acknowledges (a publish, a report batch the board then
+            # deletes, a token) must survive a power cut; save_seen's heartbeat state alone is
+            # written with NORMAL (see _write).
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._synchronous = "FULL"
             self._db.executescript(_SCHEMA)
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
@@ -517,7 +521,7 @@ class SqliteRegistry:
         ]
         if not rows:
             return
-        with self._write() as db:
+        with self._write(durable=False) as db:  # rewritten every 5 s; a cut loses seconds
             db.executemany(
                 "UPDATE boards SET last_seen = ?, last_heartbeat = COALESCE(?, last_heartbeat),"
                 " status = COALESCE(?, status), versions = ? WHERE id = ?",
@@ -617,21 +621,30 @@ class SqliteRegistry:
         except sqlite3.Error as exc:
             raise StoreError(ErrorCode.STORE_FAILED, f"registry read failed: {exc}") from exc
 
-    def _write(self) -> _Transaction:
-        return _Transaction(self)
+    def _write(self, durable: bool = True) -> _Transaction:
+        return _Transaction(self, "FULL" if durable else "NORMAL")
 
 
 class _Transaction:
     """``with registry._write() as db``: one transaction under the registry's lock, with
     sqlite3 errors turned into StoreError."""
 
-    def __init__(self, registry: SqliteRegistry) -> None:
+    def __init__(self, registry: SqliteRegistry, synchronous: str) -> None:
         self.registry = registry
+        self.synchronous = synchronous
 
     def __enter__(self) -> sqlite3.Connection:
-        self.registry._lock.acquire()
-        self.registry._db.execute("BEGIN IMMEDIATE")
-        return self.registry._db
+        registry = self.registry
+        registry._lock.acquire()
+        try:
+            if registry._synchronous != self.synchronous:
+                registry._db.execute(f"PRAGMA synchronous={self.synchronous}")
+                registry._synchronous = self.synchronous
+            registry._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:  # locked by another process for longer than the timeout
+            registry._lock.release()
+            raise StoreError(ErrorCode.STORE_FAILED, f"registry write failed: {exc}") from exc
+        return registry._db
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
         db = self.registry._db

@@ -64,6 +64,7 @@ from signage.hub.status import (
 )
 from signage.model import DEFAULT_TIMEZONE
 from signage.protocol import (
+    MAX_FROM_BOARD_BYTES,
     MAX_TEXT_BYTES,
     PUBLISHER_SCHEMAS,
     Acked,
@@ -85,6 +86,7 @@ from signage.protocol import (
     iter_chunks,
     ref_of,
 )
+from signage.store import fsync_dir, write_atomically
 
 log = logging.getLogger("signage.hub")
 
@@ -432,6 +434,9 @@ class Hub:
         if record is None:
             await ws.close(1008, "board removed")
             return
+        # serve() admits publishers' bundle-sized frames on every path; a board never sends
+        # more than a control message or a screenshot chunk, so hold its connection to that.
+        ws.protocol.max_message_size = MAX_FROM_BOARD_BYTES
         self.counters["board_connections"] += 1
         channel = BoardChannel(
             ws,
@@ -549,10 +554,7 @@ class Hub:
         if png is None:
             message = ack.error.get("message", "refused") if ack.error else "refused"
             raise HubError(ErrorCode.COMMAND_FAILED, f"board refused: {message}")
-        target = self.screens_dir / f"{board_id}.png"
-        scratch = target.with_suffix(".tmp")
-        scratch.write_bytes(png)
-        os.replace(scratch, target)
+        write_atomically(self.screens_dir / f"{board_id}.png", png)
         self.live.setdefault(board_id, LiveBoard()).screenshot_at = self.clock()
         return png
 
@@ -599,6 +601,13 @@ class Hub:
         """Return the file of a stored asset, or None."""
         path = self.assets_dir / sha256
         return path if path.is_file() else None
+
+    def asset_for(self, area: str, sha256: str) -> Path | None:
+        """Return the file of asset ``sha256`` if a bundle a board in ``area`` receives names
+        it, else None: a board token cannot fetch another area's (or an unpublished) asset."""
+        if not any(sha256 in b.assets and area_within(area, b.area) for b in self._bundles):
+            return None
+        return self.asset_path(sha256)
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -748,7 +757,7 @@ class _BoardCatalog:
         return self.hub.sync_for(self.area, hello)
 
     def asset(self, sha256: str) -> Path | None:
-        return self.hub.asset_path(sha256)
+        return self.hub.asset_for(self.area, sha256)
 
 
 class _Listener:
@@ -923,6 +932,12 @@ class _PublisherConnection:
                 return
         with open(partial, "ab") as out:
             out.write(chunk.data)
+            if _is_last(chunk):
+                # A bundle naming this asset may be accepted the moment it is in place: its
+                # bytes must be on disk before its name is, or a power cut leaves a file that
+                # every board refuses by hash.
+                out.flush()
+                os.fsync(out.fileno())
         if not _is_last(chunk):
             return
         digest = hashlib.sha256()
@@ -934,6 +949,7 @@ class _PublisherConnection:
             partial.unlink(missing_ok=True)
             return
         os.replace(partial, self.hub.assets_dir / chunk.sha256)
+        fsync_dir(self.hub.assets_dir)
         self.expected.discard(chunk.sha256)
 
 

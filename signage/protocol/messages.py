@@ -35,6 +35,9 @@ MAX_REPORT_ENTRIES = 500
 MAX_HELD_ASSETS = 10_000  # a hello stays under MAX_CONTROL_BYTES
 CHUNK_MAGIC = b"SGB1"
 _HEADER = struct.Struct(">4s32sQQ")
+# The largest frame a board ever sends (a control message, or a screenshot chunk): the hub holds
+# board connections to it, so a board token cannot make the hub buffer bundle-sized frames.
+MAX_FROM_BOARD_BYTES = max(MAX_CONTROL_BYTES, _HEADER.size + MAX_CHUNK_BYTES)
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAME = re.compile(r"[a-z0-9._-]{1,64}")

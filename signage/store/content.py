@@ -28,7 +28,8 @@ from signage.model import AssetRef, Bundle
 POINTER = "current.json"
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """Make the names in ``folder`` (a rename, a new file) survive a power cut."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -45,7 +46,7 @@ def write_atomically(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(partial, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class ContentStore:
@@ -159,7 +160,7 @@ class ContentStore:
             )
         target = self.asset_path(ref.sha256)
         os.replace(partial, target)
-        _fsync_dir(self.assets)
+        fsync_dir(self.assets)
         return target
 
     def missing(self, bundle: Bundle) -> list[AssetRef]:

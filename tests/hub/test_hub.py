@@ -16,11 +16,13 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from signage.board.link import Backoff
 from signage.errors import ErrorCode, HubError
 from signage.hub.client import PublisherClient
 from signage.hub.publish import alert_document, cancel_document, command_document
+from signage.protocol import MAX_CONTROL_BYTES
 from tests.board.linkkit import TZ, make_board, signed_example, signed_text_bundle, until
 from tests.hub.hubkit import NOW, Rig, running_hub, wait_online
 
@@ -242,10 +244,7 @@ def test_malformed_and_oversized_messages_are_refused_without_harm(tmp_path: Pat
                         json.dumps({"v": 2, "type": "heartbeat", "id": "m3", "status": {}}),
                         "message.unsupported_version",
                     ),
-                    "m4": (
-                        frame("heartbeat", "m4", status={"pad": "x" * (2 * 2**20)}),
-                        "message.too_large",
-                    ),
+                    "m4": (just_over_control_limit("m4"), "message.too_large"),
                     "m5": (
                         frame("get_asset", "m5", sha256="0" * 63, offset=0),
                         "message.malformed",
@@ -282,10 +281,28 @@ def test_malformed_and_oversized_messages_are_refused_without_harm(tmp_path: Pat
                 assert outcomes_of(result) == {"good": "applied"}
                 assert good.sync.store.versions() == {"tinh-62": 10}
                 assert "raw" in rig.hub.channels
+
+                # A board never sends a bundle-sized frame: the hub does not buffer one for it
+                # (publishers may send 24 MiB) but closes that connection, and only that one.
+                await ws.send(frame("heartbeat", "big", status={"pad": "x" * (2 * 2**20)}))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await answer_to(ws, "big")
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+                await until(lambda: "raw" not in rig.hub.channels)
+                async with rig.publisher("tinh-62") as client:
+                    envelope = signed_text_bundle(tinh, 11, "Vẫn nhận sau đó", area="62")
+                    result = await client.push_bundle(envelope, tmp_path, wait_s=10)
+                assert outcomes_of(result) == {"good": "applied"}
             finally:
                 await ws.close()
 
     run(scenario())
+
+
+def just_over_control_limit(ident: str) -> str:
+    """A heartbeat one byte over MAX_CONTROL_BYTES: refused with a coded answer, not a close."""
+    text = frame("heartbeat", ident, status={"pad": ""})
+    return frame("heartbeat", ident, status={"pad": "x" * (MAX_CONTROL_BYTES + 1 - len(text))})
 
 
 def test_a_flood_is_rate_limited_and_other_boards_are_unaffected(tmp_path: Path) -> None:
