@@ -55,7 +55,8 @@ log = logging.getLogger("signage.link")
 
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 300.0
-STABLE_S = 60.0  # a connection that lasted this long resets the backoff
+CREDIT_S = 10.0  # every this many seconds a connection stayed up take one doubling off the backoff
+STALL_S = 120.0  # a requested asset with no chunk for this long: the connection is dialled again
 HEARTBEAT_S = 30.0  # until the hub's welcome says otherwise
 TICK_S = 1.0
 PING_S = 20.0
@@ -87,6 +88,18 @@ def _quiet(task: asyncio.Task[None]) -> None:
         log.debug("link tick ended reason=%s", task.exception())
 
 
+# What a hub that checked what it sent cannot have meant: the bytes changed on the way.
+_TRANSIT_ERRORS = frozenset(
+    {
+        ErrorCode.MESSAGE_MALFORMED,
+        ErrorCode.SIGNATURE_INVALID,
+        ErrorCode.BUNDLE_MALFORMED,
+        ErrorCode.ASSET_HASH_MISMATCH,
+        ErrorCode.ASSET_SIZE_MISMATCH,
+    }
+)
+
+
 class Backoff:
     """Exponential backoff with full jitter: wait a random time in [0, min(cap, base * 2^n)]."""
 
@@ -112,8 +125,15 @@ class Backoff:
         return delay
 
     def reset(self) -> None:
-        """Start again from ``base`` (after a stable connection)."""
+        """Start again from ``base``."""
         self.attempt = 0
+
+    def credit(self, seconds_up: float) -> None:
+        """Take one doubling off for every CREDIT_S seconds a connection stayed up.
+
+        A link that drops every 45 s (a flapping 3G cell, a NAT that forgets) keeps its waits
+        short, while a hub that fails right after every hello still sees the waits grow."""
+        self.attempt = max(0, self.attempt - int(max(0.0, seconds_up) // CREDIT_S))
 
 
 @dataclass(slots=True)
@@ -130,6 +150,8 @@ class LinkStats:
     rtt_ms: float | None = None
     bytes_received: int = 0
     assets_received: int = 0
+    faults: int = 0  # frames and documents from the hub refused as unreadable or corrupt
+    resyncs: int = 0  # connections ended by the board to have those sent again
 
     def to_json(self) -> dict[str, Any]:
         """Return the statistics for the heartbeat (times as Unix seconds)."""
@@ -144,6 +166,8 @@ class LinkStats:
             "rtt_ms": self.rtt_ms,
             "bytes_received": self.bytes_received,
             "assets_received": self.assets_received,
+            "faults": self.faults,
+            "resyncs": self.resyncs,
         }
 
 
@@ -241,13 +265,20 @@ class Link:
         self._reports: dict[str, list[int]] = {}  # report message id -> outbox seqs
         self._sent_at: dict[str, float] = {}  # heartbeat id -> when sent
         self._requested: dict[str, str] = {}  # asset sha256 -> get_asset message id
+        self._progress_at = 0.0  # when a requested asset last moved (clock)
+        self._up_at: float | None = None  # when this connection's welcome arrived (clock)
+        self._resync: str | None = None  # why this connection must end and be dialled again
+
+    @property
+    def resyncing(self) -> bool:
+        """True while this connection is being ended to have broken documents sent again."""
+        return self._resync is not None
 
     # -- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Connect, serve the session, reconnect with backoff; return after :meth:`stop`."""
         while not self._stop.is_set():
-            started = self.clock()
             connects = self.stats.connects
             reason = "closed"
             try:
@@ -275,11 +306,13 @@ class Link:
                 log.exception("link failed unexpectedly")
                 reason = f"unexpected {type(exc).__name__}: {exc}"
             finally:
+                up_s = 0.0 if self._up_at is None else self.clock() - self._up_at
+                if self._resync is not None:
+                    reason = f"resync: {self._resync}"
                 self._disconnected()
             if self._stop.is_set():
                 break
-            if self.clock() - started >= STABLE_S:
-                self.backoff.reset()
+            self.backoff.credit(up_s)
             self._record_disconnect(reason, was_connected=self.stats.connects > connects)
             delay = self.backoff.next()
             log.info("link down reason=%s retry_in_s=%.1f", reason, delay)
@@ -321,7 +354,7 @@ class Link:
                     session.receive_bytes(frame, received)
                 await self._handle(session)
                 await self._flush()
-                if session.state == "closed":
+                if session.state == "closed" or self._resync is not None:
                     break
         finally:
             ticker.cancel()
@@ -337,9 +370,11 @@ class Link:
                     last_heartbeat = now
                     self._heartbeat(session)
                 self._send_reports(session)
+                if self._requested and now - self._progress_at > STALL_S:
+                    self._must_resync(f"no asset data for {STALL_S:.0f} s")
             await self._handle(session)
             await self._flush()
-            if session.state == "closed" and self._ws is not None:
+            if (session.state == "closed" or self._resync is not None) and self._ws is not None:
                 await self._ws.close()
                 return
 
@@ -361,9 +396,12 @@ class Link:
                 await self._acked(session, event)
             elif isinstance(event, Fault):
                 self.stats.last_error = f"{event.code}: {event.message}"
+                self.stats.faults += 1
                 log.warning(
                     "link fault code=%s fatal=%s message=%s", event.code, event.fatal, event.message
                 )
+                if event.code in _TRANSIT_ERRORS:
+                    self._must_resync(f"unreadable frame from the hub ({event.code})")
             elif isinstance(event, Closed):
                 log.info("session closed reason=%s", event.reason)
 
@@ -375,6 +413,7 @@ class Link:
             self.heartbeat_s = float(message.fields["heartbeat_s"])
             self.stats.state = "sync"
             self.stats.connected_since = time.time()
+            self._up_at = self.clock()
             self._event(
                 "connected", reconnects=self.stats.reconnects, session=message.fields["session"]
             )
@@ -415,6 +454,7 @@ class Link:
             except SignageError:
                 offset = 0
         self._requested[sha256] = session.send("get_asset", {"sha256": sha256, "offset": offset})
+        self._progress_at = self.clock()
 
     async def _chunk(self, session: Session, event: ChunkReceived) -> None:
         chunk = event.chunk
@@ -426,9 +466,11 @@ class Link:
             log.warning("asset refused sha256=%s reason=%s", chunk.sha256, exc)
             if chunk.sha256 in self._requested:
                 self.sync.fail_asset(chunk.sha256, exc)
+                self._transit(exc)
             self._requested.pop(chunk.sha256, None)
             await self._settle(session)
             return
+        self._progress_at = self.clock()
         if done:
             self.stats.assets_received += 1
             self._requested.pop(chunk.sha256, None)
@@ -465,6 +507,20 @@ class Link:
         self.sync.last_error = exc
         self._event(f"{message.type}_refused", error=exc.as_dict())
         session.ack(message.id, False, exc.as_dict())
+        self._transit(exc)
+
+    def _transit(self, exc: SignageError) -> None:
+        """A document or asset the hub had checked arrived broken: count it, and end this
+        connection so that the next hello has it sent again (plain ws:// has no integrity of
+        its own; over wss:// TLS turns such damage into a reset)."""
+        if exc.code in _TRANSIT_ERRORS:
+            self.stats.faults += 1
+            self._must_resync(f"{exc.code.value} from the hub")
+
+    def _must_resync(self, why: str) -> None:
+        if self._resync is None:
+            self._resync = why
+            log.warning("link resync: %s; dialling again", why)
 
     async def _alert(self, session: Session, message: Message) -> None:
         try:
@@ -579,6 +635,10 @@ class Link:
             log.error("outbox write failed reason=%s", exc)
 
     def _disconnected(self) -> None:
+        if self._resync is not None:
+            self.stats.resyncs += 1
+        self._resync = None
+        self._up_at = None
         self._ws = None
         self._session = None
         self._reports.clear()

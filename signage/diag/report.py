@@ -472,6 +472,14 @@ def _link(d: Diagnosis, config: BoardConfig, status: Mapping[str, Any]) -> None:
         )
     d.add("link", "connected_since", "Kết nối từ", _moment(link.get("connected_since"), config))
     d.add("link", "reconnects", "Số lần kết nối lại", link.get("reconnects", "-"))
+    faults = link.get("faults", 0)
+    d.add(
+        "link",
+        "faults",
+        "Dữ liệu hỏng trên đường truyền",
+        f"{faults} (kết nối lại để nhận lại: {link.get('resyncs', 0)})",
+        WARN if isinstance(faults, int) and faults > 0 else OK,
+    )
     d.add("link", "rtt", "Thời gian khứ hồi", _unit(link.get("rtt_ms"), "ms"))
     d.add(
         "link",

@@ -8,7 +8,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -191,6 +191,7 @@ def make_board(
     area: str = "62/23456",
     token: str = TOKEN,
     board_id: str = "xa-sa-thay-01",
+    clock: Callable[[], float] = time.monotonic,
 ) -> Board:
     store = ContentStore(data / "store")
     sync = ContentSync(store, trust, library(), area, TZ, 40_000_000)
@@ -205,6 +206,7 @@ def make_board(
         hooks,
         TZ,
         rng=random.Random(7),
+        clock=clock,
         backoff_base_s=0.05,
     )
     return Board(sync, link, hooks, journal)

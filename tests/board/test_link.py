@@ -10,6 +10,7 @@ from typing import ClassVar
 
 import pytest
 
+import signage.board.link as link_module
 from signage.board.link import Backoff, check_url
 from signage.errors import ConfigError, ErrorCode
 from signage.hub.channel import BoardChannel
@@ -82,6 +83,13 @@ def test_forged_and_rolled_back_bundles_are_refused_and_change_nothing(
             ack = await channel.push("bundle", {"signed": forged})
             assert not ack.ok and ack.error is not None
             assert ack.error["code"] == ErrorCode.SIGNATURE_INVALID
+            # A bad signature from a hub that checks signatures means damage on the way: the
+            # board dials again so that the next hello has the document sent once more.
+            await until(lambda: hub.latest() is not channel)
+            channel = hub.latest()
+            await asyncio.wait_for(channel.ready.wait(), 10)
+            assert board.link.stats.resyncs == 1 and board.link.stats.faults == 1
+            assert "signature.invalid" in (board.link.stats.last_disconnect_reason or "")
             old = json.loads(signed_text_bundle(key, 150, "Bản cũ"))
             ack = await channel.push("bundle", {"signed": old})
             assert not ack.ok and ack.error is not None
@@ -150,6 +158,111 @@ def test_a_transfer_cut_mid_asset_resumes_and_applies_once(
             reported = [e["kind"] for c in hub.channels for e in c.stats.reports]
             assert reported.count("disconnected") == 2 and reported.count("bundle_applied") == 1
             await board.stop()
+
+    run(scenario())
+
+
+class DamagingChannel(BoardChannel):
+    """Damages what it sends the first time round, as a plain ws:// line can: a flipped bit
+    in a chunk's header (the rest of that asset never comes: the download stalls) or in a
+    chunk's data (the asset fails its hash)."""
+
+    damage = "header"
+    damaged = 0
+
+    async def send_chunk(self, chunk: Chunk) -> None:
+        if DamagingChannel.damaged == 0 and chunk.offset == 0:
+            DamagingChannel.damaged += 1
+            if DamagingChannel.damage == "header":
+                sha = f"{int(chunk.sha256[0], 16) ^ 1:x}" + chunk.sha256[1:]
+                await super().send_chunk(Chunk(sha, chunk.offset, chunk.total, chunk.data))
+                return  # and the rest of the asset is lost with that connection's stream
+            flipped = bytes([chunk.data[0] ^ 0x40]) + chunk.data[1:]
+            chunk = Chunk(chunk.sha256, chunk.offset, chunk.total, flipped)
+        await super().send_chunk(chunk)
+
+
+@pytest.mark.parametrize("damage", ["header", "data"])
+def test_damage_in_transit_makes_the_board_dial_again_and_the_content_arrives(
+    tmp_path: Path, key: PrivateKey, trust: Trust, damage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(link_module, "STALL_S", 1.0)  # 120 s on a board
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    catalog.put(signed_example(key, tmp_path / "hub", 100))
+    DamagingChannel.damage, DamagingChannel.damaged = damage, 0
+
+    async def scenario() -> None:
+        async with TestHub(catalog, DamagingChannel).running() as hub:
+            board = make_board(tmp_path / "board", hub.url, trust)
+            await board.start()
+            await asyncio.wait_for(board.hooks.changed.wait(), 20)
+            assert DamagingChannel.damaged == 1
+            assert board.sync.store.versions() == {"tinh-62": 100}
+            stats = board.link.stats
+            assert stats.resyncs == 1 and len(hub.channels) == 2, stats
+            expected = "no asset data" if damage == "header" else "asset.hash_mismatch"
+            assert expected in (stats.last_disconnect_reason or ""), stats
+            assert stats.to_json()["resyncs"] == 1
+            await board.stop()
+
+    run(scenario())
+
+
+def test_backoff_credit_keeps_a_flapping_link_dialling_soon() -> None:
+    backoff = Backoff(random.Random(2))
+    for _ in range(12):  # up for 45 s, then dropped, again and again
+        backoff.next()
+        backoff.credit(45.0)
+    assert backoff.ceiling() == 1.0
+    for _ in range(12):  # a hub that fails within a second of every hello
+        backoff.next()
+        backoff.credit(0.8)
+    assert backoff.ceiling() == 300.0
+    backoff.credit(25.0)  # two doublings off, not a reset
+    assert backoff.ceiling() == 300.0 and backoff.attempt == 10
+    backoff.credit(600.0)
+    assert backoff.ceiling() == 1.0
+
+
+class ShortLivedChannel(BoardChannel):
+    """Hangs up as soon as the board is in session, having moved the board's clock on by
+    ``up_s`` (how long the connection pretends to have lasted)."""
+
+    up_s = 0.0
+    clock: ClassVar[list[float]] = [0.0]
+
+    async def run(self) -> None:
+        async def hang_up() -> None:
+            await until(lambda: self.stats.heartbeats)  # the board has had its welcome
+            ShortLivedChannel.clock[0] += ShortLivedChannel.up_s
+            self.ws.transport.abort()
+
+        task = asyncio.create_task(hang_up())
+        try:
+            await super().run()
+        finally:
+            task.cancel()
+
+
+@pytest.mark.parametrize(("up_s", "settles"), [(45.0, True), (0.0, False)])
+def test_the_link_credits_time_up_against_its_backoff(
+    tmp_path: Path, key: PrivateKey, trust: Trust, up_s: float, settles: bool
+) -> None:
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    ShortLivedChannel.up_s, ShortLivedChannel.clock = up_s, [0.0]
+
+    async def scenario() -> None:
+        async with TestHub(catalog, ShortLivedChannel).running() as hub:
+            board = make_board(
+                tmp_path / "board", hub.url, trust, clock=lambda: ShortLivedChannel.clock[0]
+            )
+            await board.start()
+            await until(lambda: len(hub.channels) >= 5, 20)
+            await board.stop()
+            if settles:  # each 45 s up pays for its drop: the waits stay at the base
+                assert board.link.backoff.attempt <= 1
+            else:
+                assert board.link.backoff.attempt >= 4
 
     run(scenario())
 

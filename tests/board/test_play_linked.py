@@ -136,6 +136,10 @@ def test_player_applies_signed_content_from_a_hub_and_keeps_it_offline(
         forged = json.loads(signed_text_bundle(forger, 900, "Nội dung giả mạo"))
         ack = hub.call(channel.push("bundle", {"signed": forged}))
         assert not ack.ok and ack.error["code"] == "signature.invalid"
+        # The board hangs up to have the damaged document sent again, and dials back.
+        _wait(lambda: hub.channel() is not channel, 20, "the board dialling again")
+        channel = hub.channel()
+        _wait(channel.ready.is_set, 20, "the new session")
 
         alert = {
             "alert": 1,
