@@ -17,6 +17,11 @@ start-up, and sometimes a point of the hub's work (0-30 ms after an asset chunk,
 last chunk, went out; a report batch stored but its ack not sent; a report batch dropped as if
 cut off by the kill), where the hub's thread waits until the board is dead.
 
+Meanwhile a second publisher task sends signed alerts (15-40 s long, of three severities),
+Cancels of live ones and blank commands, each followed by unblank at the next turn (again until
+the board has it: commands are not queued for a board that is down), and notes which ones the
+hub said the board acknowledged.
+
 What is checked, and where:
 
 - after every kill (the board is dead, its files are as the kill left them): the committed
@@ -25,7 +30,10 @@ What is checked, and where:
   sha256; every asset file hashes to its name; every staged envelope verifies; downloads in
   ``store/partial`` are prefixes of their asset; the store's scratch files (``.NAME.PID.part``)
   of earlier runs were swept by the run that opened the store; the play log passes SQLite's
-  integrity check, keeps every row it had, and a closed row never changes;
+  integrity check, keeps every row it had, and a closed row never changes; every stored alert
+  verifies and was sent, every alert the board acknowledged is still stored unless a Cancel of
+  it went out or it is about to expire, none whose Cancel it acknowledged is, the last blank or
+  unblank it acknowledged is in force, and its last seq never goes back;
 - after every restart (the status.json that run wrote, at its start and at the kill): the
   programme it plays is the version committed when it started or a newer one it committed
   since, never older and never one that was not pushed, with all its items;
@@ -34,7 +42,8 @@ What is checked, and where:
   of a run comes from a version that was committed during that run;
 - at the end (the board ran until it held the last version and its outbox was empty, then was
   killed): every closed play is at the hub exactly once, matched by item and start, or still
-  waits in the outbox; the hub holds no play the board did not log; ``signage diag`` (which
+  waits in the outbox; the hub holds no play the board did not log; once unblanked, the board
+  holds exactly the alerts in force at the hub (the catch-up at hello); ``signage diag`` (which
   hashes the stored files itself) finds the content sound.
 """
 
@@ -61,7 +70,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
@@ -71,10 +80,10 @@ from PIL import Image
 from signage.errors import ErrorCode, HubError, SignageError
 from signage.hub.channel import BoardChannel
 from signage.hub.client import PublisherClient
-from signage.hub.publish import build_bundle
+from signage.hub.publish import alert_document, build_bundle, cancel_document, command_document
 from signage.hub.server import Hub, HubConfig
 from signage.layout import LayoutLibrary
-from signage.protocol import Chunk, PrivateKey, Trust, accept_bundle
+from signage.protocol import Chunk, PrivateKey, Trust, accept_alert, accept_bundle
 from signage.resources import data_dir
 from signage.store import ContentStore
 
@@ -89,6 +98,7 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 SCRATCH = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.part")
 SOURCE = re.compile(rf"{PUBLISHER}@(?P<version>\d+)")
 ITEM = re.compile(rf"{PUBLISHER}/v(?P<version>\d+)-[a-z]+")
+ALERT_ITEM = re.compile(r"alert:(?P<identifier>crash-a\d+)")
 # How a kill's moment is chosen: a uniform delay after the run started; a uniform delay from
 # the spawn (often inside start-up); a few milliseconds after the hub sent an asset chunk, or
 # the last chunk of an asset (the board then writes, checks, moves it and maybe commits); just
@@ -126,6 +136,27 @@ class Pushed:
     assets: Mapping[str, int]
 
 
+@dataclass(slots=True)
+class Notice:
+    """An alert the publisher sent, and what the hub said the board did with it."""
+
+    identifier: str
+    seq: int
+    expires: float  # Unix seconds
+    applied: bool = False  # the board acknowledged it (publish outcome "applied")
+    cancel_sent: bool = False  # a Cancel of it went out (whether or not it arrived)
+    cancel_applied: bool = False  # the board acknowledged that Cancel
+
+
+@dataclass(slots=True)
+class Switch:
+    """A blank or unblank command the publisher sent, and its outcome at the hub."""
+
+    seq: int
+    blank: bool
+    outcome: str | None = None  # None while the publish is in flight
+
+
 class Publisher:
     """Builds, signs and pushes bundle after bundle: every version has a new photo, and most
     have a second new image too (the rest reuse the previous one, which the board already has).
@@ -143,6 +174,11 @@ class Publisher:
         self.published = 0  # pushes the hub acknowledged
         self.asset_bytes = 0
         self._second: bytes | None = None
+        self.seq = 0  # alerts and commands share it
+        self.notices: dict[str, Notice] = {}
+        self.switches: list[Switch] = []
+        self.unblank_due = False
+        self.emergency_rng = random.Random(f"{seed}:emergency")
 
     def versions(self) -> set[int]:
         """Return every version pushed so far (from the moment its push began)."""
@@ -210,6 +246,93 @@ class Publisher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.rng.uniform(0.3, 1.7) * pace_s)
 
+    async def run_emergency(self, url: str, token: str, stop: asyncio.Event, pace_s: float) -> None:
+        """Meanwhile, send signed alerts (15-40 s long), Cancels of live ones, and blank or
+        unblank commands, one every 1.5-4 ``pace_s``, each waiting up to 3 s for the board's
+        answer, until ``stop`` is set. Raises SignageError when the hub refuses one."""
+        rng = self.emergency_rng
+        async with PublisherClient(url, token) as client:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), rng.uniform(1.5, 4.0) * pace_s)
+                if stop.is_set():
+                    break
+                now = time.time()
+                with self.lock:
+                    live = [
+                        n for n in self.notices.values() if not n.cancel_sent and n.expires > now
+                    ]
+                action = rng.choices(("alert", "cancel", "blank"), (0.5, 0.3, 0.2))[0]
+                if self.unblank_due:
+                    # A blank went out: unblank at the next turn, and again until the board
+                    # has it (commands are not queued while it is down), so that the screen
+                    # is dark for a few seconds at a time, not for the rest of the run.
+                    if await self.switch(client, False) == "applied":
+                        self.unblank_due = False
+                elif action == "cancel" and live:
+                    await self._cancel(client, rng.choice(live))
+                elif action == "blank":
+                    self.unblank_due = True
+                    await self.switch(client, True)
+                else:
+                    await self._alert(client, rng)
+
+    def _next_seq(self) -> int:
+        with self.lock:
+            self.seq += 1
+            return self.seq
+
+    async def _alert(self, client: PublisherClient, rng: random.Random) -> None:
+        seq = self._next_seq()
+        sent = datetime.now(TZ).replace(microsecond=0)
+        expires = sent + timedelta(seconds=rng.randint(15, 40))
+        notice = Notice(f"crash-a{seq}", seq, expires.timestamp())
+        document = alert_document(
+            publisher=PUBLISHER, seq=seq, identifier=notice.identifier,
+            headline=f"Cảnh báo thử số {seq}", description="Nước lũ dâng nhanh ở bản Đăk Xú.",
+            severity=rng.choice(("Extreme", "Severe", "Moderate")), expires=expires, sent=sent,
+            area=AREA,
+        )  # fmt: skip
+        with self.lock:
+            self.notices[notice.identifier] = notice
+        result = await client.publish("alert", self.key.sign(document), wait_s=3)
+        with self.lock:
+            notice.applied = _outcome(result) == "applied"
+
+    async def _cancel(self, client: PublisherClient, notice: Notice) -> None:
+        seq = self._next_seq()
+        document = cancel_document(
+            publisher=PUBLISHER, seq=seq, identifier=f"crash-c{seq}",
+            references=[notice.identifier], sent=datetime.now(TZ).replace(microsecond=0),
+            area=AREA,
+        )  # fmt: skip
+        with self.lock:
+            notice.cancel_sent = True
+        result = await client.publish("alert", self.key.sign(document), wait_s=3)
+        with self.lock:
+            notice.cancel_applied = _outcome(result) == "applied"
+
+    async def switch(self, client: PublisherClient, blank: bool) -> str:
+        """Send blank (or unblank); return the outcome for the board."""
+        seq = self._next_seq()
+        document = command_document(
+            publisher=PUBLISHER, seq=seq, name="blank" if blank else "unblank", area=AREA,
+            issued=datetime.now(TZ),
+        )  # fmt: skip
+        switch = Switch(seq, blank)
+        with self.lock:
+            self.switches.append(switch)
+        result = await client.publish("command", self.key.sign(document), wait_s=3)
+        outcome = _outcome(result)
+        with self.lock:
+            switch.outcome = outcome
+        return outcome
+
+
+def _outcome(result: Mapping[str, Any]) -> str:
+    (row,) = [row for row in result["boards"] if row["board"] == BOARD_ID]
+    return str(row["outcome"])
+
 
 class Trap:
     """A moment in the hub's work at which the board is to be killed: ``chunk`` (an asset chunk
@@ -270,6 +393,7 @@ class HubThread:
         self.publisher_token = ""
         self._stop = asyncio.Event()
         self._pushing: concurrent.futures.Future[None] | None = None
+        self._emergency: concurrent.futures.Future[None] | None = None
         self.trap = Trap()
         self._send_chunk: Any = None
 
@@ -328,12 +452,17 @@ class HubThread:
         """Start pushing bundles in the background."""
         work = self.publisher.run(self.url, self.publisher_token, self._stop, self.pace_s)
         self._pushing = asyncio.run_coroutine_threadsafe(work, self.loop)
+        emergency = self.publisher.run_emergency(
+            self.url, self.publisher_token, self._stop, self.pace_s
+        )
+        self._emergency = asyncio.run_coroutine_threadsafe(emergency, self.loop)
 
     def check_publishing(self) -> None:
         """Raise what ended the publisher early, if anything did."""
-        if self._pushing is not None and self._pushing.done():
-            self._pushing.result()
-            raise InvariantError("the publisher stopped on its own")
+        for work in (self._pushing, self._emergency):
+            if work is not None and work.done():
+                work.result()
+                raise InvariantError("the publisher stopped on its own")
 
     def stop_publishing(self) -> None:
         """Stop pushing once the push in progress is done."""
@@ -341,7 +470,19 @@ class HubThread:
             return
         self.loop.call_soon_threadsafe(self._stop.set)
         pushing, self._pushing = self._pushing, None
+        emergency, self._emergency = self._emergency, None
         pushing.result(FINAL_TIMEOUT_S)
+        if emergency is not None:
+            emergency.result(FINAL_TIMEOUT_S)
+
+    def unblank(self) -> str:
+        """Send unblank now (the board is connected); return the outcome."""
+
+        async def send() -> str:
+            async with PublisherClient(self.url, self.publisher_token) as client:
+                return await self.publisher.switch(client, False)
+
+        return self.call(send())
 
     def counters(self) -> dict[str, int]:
         """Return the hub's counters."""
@@ -582,10 +723,13 @@ def source_version(source: object) -> int:
     return int(match["version"])
 
 
-def item_version(item: str) -> int:
-    """Return the bundle version of a played item id (0 for the idle slide)."""
+def item_version(item: str) -> int | None:
+    """Return the bundle version of a played item id (0 for the idle slide, None for an
+    alert)."""
     if item == "idle":
         return 0
+    if ALERT_ITEM.fullmatch(item):
+        return None
     match = ITEM.fullmatch(item)
     if match is None:
         raise InvariantError(f"the play log names an unknown item {item!r}")
@@ -622,6 +766,15 @@ class CrashResult:
     kills_download_whole: int = 0  # a download had all its bytes, not yet moved into the store
     kills_staged_ahead: int = 0  # a bundle newer than the committed one was staged
     kills_unacked_reports: int = 0  # reports the hub had stored were still in the outbox
+    alerts_sent: int = 0
+    alerts_applied: int = 0  # acknowledged by the board within 3 s
+    cancels_sent: int = 0
+    cancels_applied: int = 0
+    commands_sent: int = 0  # blank and unblank
+    commands_applied: int = 0
+    alert_plays: int = 0  # plays of alert slides
+    kills_with_alerts: int = 0  # alerts in force in the store at the kill
+    kills_blanked: int = 0  # the store said blank at the kill
     partial_files_max: int = 0
     partial_files_end: int = 0
     store_mb_max: float = 0.0
@@ -661,6 +814,11 @@ def describe(result: CrashResult) -> str:
             f" yet acknowledged {result.kills_unacked_reports}",
             f"  store: up to {result.store_mb_max:.0f} MB, up to {result.partial_files_max}"
             f" downloads in progress ({result.partial_files_end} at the end)",
+            f"  alerts: {result.alerts_sent} sent ({result.alerts_applied} acknowledged within"
+            f" 3 s), {result.cancels_sent} cancels ({result.cancels_applied}),"
+            f" {result.alert_plays} alert slides played; blank/unblank: {result.commands_sent}"
+            f" sent ({result.commands_applied} acknowledged); kills with alerts in force"
+            f" {result.kills_with_alerts}, while blanked {result.kills_blanked}",
         ]
     )
 
@@ -698,6 +856,7 @@ class CrashRun:
         self.top_version = 0  # of the plays so far
         self.verified: set[tuple[str, int, int, int]] = set()
         self.kill_index = 0
+        self.seq_seen = 0  # the board's last seq of the publisher at the last look
 
     # -- running ------------------------------------------------------------------------------
 
@@ -841,6 +1000,7 @@ class CrashRun:
         if status is not None:
             self._check_status(before, committed, status)
         self._check_playlog(before, committed)
+        self._check_emergency(final=False)
         self.committed = committed
 
     def _check_store(self, pid: int, opened: bool) -> int:
@@ -962,7 +1122,15 @@ class CrashRun:
             if row.row <= self.known_rows:
                 continue
             version = item_version(row.item)
-            if version == 0:
+            if version is None:
+                match = ALERT_ITEM.fullmatch(row.item)
+                assert match is not None
+                with self.hub.publisher.lock:
+                    self._expect(
+                        match["identifier"] in self.hub.publisher.notices,
+                        f"row {row.row} shows alert {match['identifier']}, never sent",
+                    )
+            elif version == 0:
                 self._expect(
                     self.top_version == 0,
                     f"the idle slide came back at row {row.row} after version"
@@ -982,6 +1150,78 @@ class CrashRun:
         self.known_rows = max([self.known_rows, *rows])
         stored = {(seq, at) for seq, at, _, _ in hub_reports(self._registry())}
         self.result.kills_unacked_reports += any(entry in stored for entry in view.outbox)
+
+    def _check_emergency(self, final: bool) -> None:
+        """Alerts and blank as the kill left them: every stored alert verifies and was sent;
+        one the board acknowledged is still there unless a Cancel of it went out or it
+        expires within seconds; one whose Cancel it acknowledged is gone; the last blank or
+        unblank it acknowledged is in force; its last seq never goes back. ``final``: the
+        board is in step with the hub, so it holds exactly the live alerts."""
+        board = self.board
+        assert board is not None
+        root = board.data / "store"
+        if not root.exists():
+            return
+        store = ContentStore(root, readonly=True)
+        try:
+            raw = store.read_doc("alerts").get("alerts", [])
+            state = store.read_doc("state")
+        except SignageError as exc:
+            self._fail(f"alerts.json or state.json is unreadable: {exc}")
+        held: set[str] = set()
+        for text in raw if isinstance(raw, list) else []:
+            try:
+                alert = accept_alert(str(text).encode("ascii"), self.trust, {}, AREA)
+            except (SignageError, UnicodeEncodeError) as exc:
+                self._fail(f"a stored alert does not verify: {exc}")
+            held.add(alert.identifier)
+        publisher = self.hub.publisher
+        now = time.time()
+        with publisher.lock:
+            notices = dict(publisher.notices)
+            switches = list(publisher.switches)
+            top_seq = publisher.seq
+        unknown = held - set(notices)
+        self._expect(not unknown, f"the store holds alerts never sent: {unknown}")
+        for notice in notices.values():
+            lasting = notice.expires > now + 3.0
+            if notice.applied and not notice.cancel_sent and lasting:
+                self._expect(
+                    notice.identifier in held,
+                    f"alert {notice.identifier}, acknowledged by the board, is not in its store",
+                )
+            if notice.cancel_applied:
+                self._expect(
+                    notice.identifier not in held,
+                    f"alert {notice.identifier} is still stored after its Cancel was applied",
+                )
+            if final and lasting and not notice.cancel_sent:
+                self._expect(
+                    notice.identifier in held,
+                    f"alert {notice.identifier} is in force at the hub but not at the board",
+                )
+            if final and notice.cancel_sent and lasting:
+                self._expect(
+                    notice.identifier not in held,
+                    f"alert {notice.identifier} was cancelled but the board still holds it",
+                )
+        self.result.kills_with_alerts += bool(held) and not final
+        seqs = state.get("seq", {})
+        seq = int(seqs.get(PUBLISHER, 0)) if isinstance(seqs, dict) else 0
+        self._expect(
+            self.seq_seen <= seq <= top_seq,
+            f"the board's last seq went from {self.seq_seen} to {seq} ({top_seq} sent)",
+        )
+        self.seq_seen = seq
+        blank = bool(state.get("blank", False))
+        self.result.kills_blanked += blank and not final
+        if switches and switches[-1].outcome == "applied":
+            wanted = switches[-1].blank
+            self._expect(
+                blank == wanted,
+                f"the board acknowledged {'blank' if wanted else 'unblank'} (seq"
+                f" {switches[-1].seq}) but its store says blank={blank}",
+            )
 
     def _registry(self) -> Path:
         return self.hub.root / "hub" / "registry.sqlite"
@@ -1010,9 +1250,11 @@ class CrashRun:
                     f" ({self._committed_now()}) with an empty outbox ({outbox_count(plays)})"
                 )
             time.sleep(0.02)
+        self._settle_emergency()
         board.kill()
         committed = self._check_store(board.pid, True)
         self._check_playlog(before, committed)
+        self._check_emergency(final=True)
         self._expect(committed == last, f"the board ended on {committed}, not {last}")
         self._compare_with_hub()
         self._check_diagnosis(last)
@@ -1023,6 +1265,45 @@ class CrashRun:
         figures.last_version = committed
         figures.asset_mb_pushed = self.hub.publisher.asset_bytes / 2**20
         figures.hub_duplicates = self.hub.counters().get("report_duplicates", 0)
+
+    def _settle_emergency(self) -> None:
+        """With the board connected again: unblank it (commands are not queued for boards
+        that were offline), and let the alerts and Cancels the hub holds reach it."""
+        board = self.board
+        assert board is not None
+        deadline = time.monotonic() + FINAL_TIMEOUT_S
+        while (status := board.status()) is None or status["link"]["state"] != "ready":
+            if time.monotonic() > deadline:
+                self._fail("the board did not reconnect to the hub at the end")
+            time.sleep(0.05)
+        outcome = self.hub.unblank()
+        self._expect(outcome == "applied", f"the final unblank was {outcome}")
+        store = ContentStore(board.data / "store", readonly=True)
+        publisher = self.hub.publisher
+        while True:  # the hub's catch-up at hello: every live alert held, every Cancel done
+            now = time.time()
+            with publisher.lock:
+                lasting = [n for n in publisher.notices.values() if n.expires > now + 3.0]
+            live = {n.identifier for n in lasting if not n.cancel_sent}
+            cancelled = {n.identifier for n in lasting if n.cancel_sent}
+            raw = store.read_doc("alerts").get("alerts", [])
+            held = {
+                accept_alert(str(t).encode("ascii"), self.trust, {}, AREA).identifier
+                for t in (raw if isinstance(raw, list) else [])
+            }
+            if live <= held and not held & cancelled:
+                break
+            if time.monotonic() > deadline:
+                self._fail(f"the board holds alerts {sorted(held)}, the hub {sorted(live)}")
+            time.sleep(0.05)
+        figures = self.result
+        with publisher.lock:
+            figures.alerts_sent = len(publisher.notices)
+            figures.alerts_applied = sum(n.applied for n in publisher.notices.values())
+            figures.cancels_sent = sum(n.cancel_sent for n in publisher.notices.values())
+            figures.cancels_applied = sum(n.cancel_applied for n in publisher.notices.values())
+            figures.commands_sent = len(publisher.switches)
+            figures.commands_applied = sum(s.outcome == "applied" for s in publisher.switches)
 
     def _check_diagnosis(self, last: int) -> None:
         """The product's own look at the data dir (``signage diag``, which hashes every
@@ -1043,7 +1324,9 @@ class CrashRun:
         bad = {
             key: entry
             for key, entry in content.items()
-            if entry["level"] == "fail" or (entry["level"] == "warn" and key != "last_error")
+            # warn: alerts in force are worth a look, not damage; nor is the last refusal
+            if entry["level"] == "fail"
+            or (entry["level"] == "warn" and key not in ("last_error", "alerts"))
         }
         self._expect(not bad, f"signage diag finds the content damaged: {bad}")
         bundle = content.get(f"bundle:{PUBLISHER}", {})
@@ -1089,6 +1372,7 @@ class CrashRun:
         figures.plays = len(closed)
         figures.interrupted_plays = sum(row.interrupted for row in closed)
         figures.hub_play_reports = sum(len(v) for v in at_hub.values())
+        figures.alert_plays = sum(ALERT_ITEM.fullmatch(row.item) is not None for row in closed)
         figures.hub_reports = len(reports)
         self.applied_events = {
             int(data["version"]) for _, _, kind, data in reports if kind == "bundle_applied"

@@ -1,6 +1,7 @@
 """Crash consistency end to end (issue 7, item 1): the real player, SIGKILLed again and again
 while bundles with assets are pushed through a real hub, always shows the previous or the new
-bundle, keeps a store that verifies, and neither loses nor doubles a play report.
+bundle, keeps a store that verifies, neither loses nor doubles a play report, and keeps every
+alert, Cancel and blank/unblank it acknowledged.
 
 20 kills in the default run (25-55 s on two busy cores); ``SIGNAGE_CRASH_KILLS=200`` for the
 long run, and ``SIGNAGE_CRASH_SEED=N`` to replay a seed's kill moments (every run prints its
@@ -30,3 +31,6 @@ def test_board_killed_at_random_moments_stays_consistent(tmp_path: Path) -> None
     assert result.last_version == result.pushed, describe(result)
     assert result.plays > 0 and result.hub_play_reports > 0, describe(result)
     assert result.hub_play_reports + result.pending_at_end >= result.plays, describe(result)
+    # Alerts, Cancels and blank/unblank went to the board through the kills too.
+    assert result.alerts_sent > 0 and result.commands_sent > 0, describe(result)
+    assert result.alerts_applied + result.commands_applied > 0, describe(result)
