@@ -401,7 +401,9 @@ class Link:
                     "link fault code=%s fatal=%s message=%s", event.code, event.fatal, event.message
                 )
                 if event.code in _TRANSIT_ERRORS:
-                    self._must_resync(f"unreadable frame from the hub ({event.code})")
+                    self._must_resync(
+                        f"unreadable frame from the hub ({event.code}: {event.message[:200]})"
+                    )
             elif isinstance(event, Closed):
                 log.info("session closed reason=%s", event.reason)
 

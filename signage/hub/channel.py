@@ -62,8 +62,9 @@ class Listener(Protocol):
     def heartbeat(self, channel: BoardChannel, status: Mapping[str, Any]) -> None:
         """A heartbeat arrived."""
 
-    def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
-        """A report batch arrived; raise SignageError to refuse it (the board sends it again)."""
+    async def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
+        """A report batch arrived; return once it is kept for good (the board then deletes
+        its copy), or raise SignageError to refuse it (the board sends it again)."""
 
     def acked(self, channel: BoardChannel, kind: str, key: str, ack: Acked) -> None:
         """The board answered a delivered bundle or alert (``key`` as from :meth:`Catalog.sync`)."""
@@ -95,7 +96,7 @@ class Recorder:
     def heartbeat(self, channel: BoardChannel, status: Mapping[str, Any]) -> None:
         channel.stats.heartbeats.append(status)
 
-    def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
+    async def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
         channel.stats.reports.extend(entries)
 
     def acked(self, channel: BoardChannel, kind: str, key: str, ack: Acked) -> None:
@@ -285,7 +286,7 @@ class BoardChannel:
             self.session.ack(ident)
         elif kind == "report":
             try:
-                self.listener.reports(self, fields["entries"])
+                await self.listener.reports(self, fields["entries"])
             except SignageError as exc:
                 self.session.ack(ident, False, {"code": exc.code.value, "message": exc.message})
             else:

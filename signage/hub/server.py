@@ -91,6 +91,7 @@ from signage.store import fsync_dir, write_atomically
 log = logging.getLogger("signage.hub")
 
 COOKIE = "signage_operator"
+GROUP_COMMIT_S = 0.05  # report batches arriving within this share one fsync of the registry
 _HUB_KEYS: dict[str, set[str]] = {
     "hub": {"listen", "data_dir", "heartbeat_s", "screenshot_every_s", "compression", "timezone"},
     "tls": {"cert", "key"},
@@ -213,6 +214,8 @@ class Hub:
         self._shooting: set[str] = set()
         self._shots: set[asyncio.Task[None]] = set()  # screenshots and closes in flight
         self._unseated: set[BoardChannel] = set()  # connected, hello not accepted yet
+        self._next_sync: asyncio.Future[None] | None = None  # the group commit not begun yet
+        self._syncing = asyncio.Lock()
         self._reload_catalog()
 
     # -- running ------------------------------------------------------------------------------
@@ -487,6 +490,33 @@ class Hub:
         now = time.monotonic()
         for channel in [*self.channels.values(), *self._unseated]:
             await channel.check(now)
+
+    async def durable(self) -> None:
+        """Return once every registry write made so far survives a power cut.
+
+        Group commit: the callers of the next GROUP_COMMIT_S share one fsync, run on a worker
+        thread, so thousands of boards' report batches cost the loop no disk waits. A caller
+        that comes while a sync is running waits for the next one, which starts after it.
+        Raises StoreError when the disk refuses."""
+        if self._next_sync is None:
+            self._next_sync = asyncio.get_running_loop().create_future()
+            task = asyncio.create_task(self._group_commit(self._next_sync))
+            self._shots.add(task)
+            task.add_done_callback(self._shots.discard)
+        await asyncio.shield(self._next_sync)
+
+    async def _group_commit(self, done: asyncio.Future[None]) -> None:
+        await asyncio.sleep(GROUP_COMMIT_S)
+        async with self._syncing:
+            if self._next_sync is done:
+                self._next_sync = None  # writes from now on need the next sync
+            try:
+                await asyncio.to_thread(self.registry.sync)
+            except Exception as exc:  # handed to every waiter
+                done.set_exception(exc)
+                done.exception()  # retrieved here too: no waiter may be left
+            else:
+                done.set_result(None)
 
     async def _flush(self) -> None:
         dirty, self._dirty = self._dirty, set()
@@ -792,11 +822,12 @@ class _Listener:
         self.hub.counters["heartbeats"] += 1
         self.hub._dirty.add(board_id)
 
-    def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
+    async def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
         board_id = channel.board_id or ""
         added = self.hub.registry.add_reports(board_id, entries, self.hub.clock())
         self.hub.counters["report_entries"] += added
         self.hub.counters["report_duplicates"] += len(entries) - added
+        await self.hub.durable()  # the board deletes its copy on the ack
 
     def acked(self, channel: BoardChannel, kind: str, key: str, ack: Acked) -> None:
         board_id = channel.board_id or ""

@@ -9,6 +9,7 @@ import io
 import json
 import random
 import re
+import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,9 +20,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from signage.board.link import Backoff
-from signage.errors import ErrorCode, HubError
+from signage.errors import ErrorCode, HubError, StoreError
 from signage.hub.client import PublisherClient
 from signage.hub.publish import alert_document, cancel_document, command_document
+from signage.hub.server import Hub, HubConfig
 from signage.protocol import MAX_CONTROL_BYTES
 from tests.board.linkkit import TZ, make_board, signed_example, signed_text_bundle, until
 from tests.hub.hubkit import NOW, Rig, running_hub, wait_online
@@ -733,5 +735,47 @@ def test_one_board_token_used_twice_keeps_the_newer_connection(tmp_path: Path) -
                 assert older.sync.store.versions() == {}
             finally:
                 await newer.stop()
+
+    run(scenario())
+
+
+def test_report_batches_share_one_fsync_and_none_is_acked_before_its_own(tmp_path: Path) -> None:
+    """Group commit: the report batches of a moment are acknowledged after one registry sync
+    that began after they were written, never after an earlier sync still running."""
+
+    async def scenario() -> None:
+        hub = Hub(HubConfig(host="127.0.0.1", port=0, data_dir=tmp_path / "hub"))
+        started: list[threading.Event] = []
+        release: list[threading.Event] = []
+
+        def slow_sync() -> None:  # on the worker thread, like the real one
+            started.append(threading.Event())
+            release.append(threading.Event())
+            started[-1].set()
+            assert release[-1].wait(10)
+
+        hub.registry.sync = slow_sync  # type: ignore[method-assign]
+        first = [asyncio.create_task(hub.durable()) for _ in range(50)]
+        await until(lambda: started and started[0].is_set())
+        assert len(started) == 1  # fifty callers, one sync
+        late = asyncio.create_task(hub.durable())  # written while that sync runs
+        await asyncio.sleep(0.01)
+        release[0].set()
+        await asyncio.gather(*first)
+        await asyncio.sleep(0.1)
+        assert not late.done()  # the first sync began before its write: not enough
+        await until(lambda: len(started) == 2)
+        release[1].set()
+        await asyncio.wait_for(late, 5)
+
+        def broken() -> None:
+            raise StoreError(ErrorCode.STORE_FAILED, "registry sync failed: EIO")
+
+        hub.registry.sync = broken  # type: ignore[method-assign]
+        waiters = [asyncio.create_task(hub.durable()) for _ in range(3)]
+        for waiter in waiters:  # each batch is refused, and the boards send it again
+            with pytest.raises(StoreError):
+                await waiter
+        hub.registry.close()
 
     run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -213,3 +214,28 @@ def test_removing_a_publisher_withdraws_its_documents(registry: SqliteRegistry) 
     with pytest.raises(HubError) as gone:
         registry.remove_publisher("tinh-62")
     assert gone.value.code is ErrorCode.PUBLISHER_UNKNOWN
+
+
+def test_sync_makes_report_batches_durable_by_fsyncing_the_wal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = SqliteRegistry(tmp_path / "registry.sqlite")
+    registry.add_board("kt-01", "Bảng chợ", "62/23456", NOW)
+    synced: list[str] = []
+    fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    entry = {"seq": 1, "kind": "start", "at": "2026-11-26T17:00:01+07:00", "data": {}}
+    assert registry.add_reports("kt-01", [entry], NOW) == 1
+    assert synced == []  # committed without waiting for the disk: many batches a second
+    registry.sync()
+    assert synced == [str(tmp_path / "registry.sqlite-wal")]
+    # What sync() made durable is the committed batch: another connection sees it.
+    db = sqlite3.connect(tmp_path / "registry.sqlite")
+    assert db.execute("SELECT count(*) FROM reports").fetchone()[0] == 1
+    db.close()
+    registry.close()
