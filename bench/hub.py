@@ -8,13 +8,16 @@ realistic status every ``heartbeat_s`` seconds as the hub's welcome says, WebSoc
 (a) steady state: the hub's CPU (% of one core, from its own user+system time, in 5 s windows:
     median and p95) and RSS, in total and per 1,000 boards. Target for 5,000 boards: <= 25% of
     one core.
+    Each board also sends a report batch (one play) every ``report_s`` seconds, as a board
+    showing 10-second slides does; the hub acknowledges a batch only once it is on disk (group
+    commit), so the time from a batch to its ack is measured too (median and p95).
 (b) fan-out: a publisher pushes a signed text bundle to all boards; the time from the publish
     request to the 99th-percentile board's ack (and to the last one). Target: 99% <= 5 s.
 Baseline in the same run: a bare websockets server with the same connections, the same
 heartbeat frames answered by a fixed ack, and the same bundle frame broadcast: what the
 transport alone costs. Ratios hub / baseline are printed.
 
-    .venv/bin/python bench/hub.py [--boards 5000] [--workers 3] [--steady-s 60]
+    .venv/bin/python bench/hub.py [--boards 5000] [--workers 3] [--steady-s 60] [--report-s 10]
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import queue
 import random
 import resource
 import socket
@@ -125,11 +129,12 @@ def _worker(
     boards: list[tuple[str, str]],
     raw: bool,
     heartbeat_s: int,
+    report_s: float,
     out: Queue[Any],
 ) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(_boards(slot, url, boards, raw, heartbeat_s, out))
+    asyncio.run(_boards(slot, url, boards, raw, heartbeat_s, report_s, out))
 
 
 async def _boards(
@@ -138,10 +143,19 @@ async def _boards(
     boards: list[tuple[str, str]],
     raw: bool,
     heartbeat_s: int,
+    report_s: float,
     out: Queue[Any],
 ) -> None:
     acks: dict[int, list[float]] = {}
     ready = 0
+    latencies: list[float] = []  # report batch -> its ack, seconds
+
+    async def send_latencies() -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            if latencies:
+                out.put(("latency", slot, latencies[:]))
+                latencies.clear()
 
     def acked(version: int) -> None:
         times = acks.setdefault(version, [])
@@ -163,7 +177,9 @@ async def _boards(
                     ping_timeout=20,
                     open_timeout=120,
                 ) as ws:
-                    await _speak(ws, board, raw, heartbeat_s, rng, acked, on_ready)
+                    await _speak(
+                        ws, board, raw, heartbeat_s, report_s, rng, acked, on_ready, latencies
+                    )
             except (OSError, TimeoutError, Exception) as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
@@ -180,6 +196,7 @@ async def _boards(
         asyncio.create_task(one(board, token, index / 300.0))
         for index, (board, token) in enumerate(boards)
     ]
+    tasks.append(asyncio.create_task(send_latencies()))
     await asyncio.gather(*tasks)
 
 
@@ -188,11 +205,14 @@ async def _speak(
     board: str,
     raw: bool,
     heartbeat_s: int,
+    report_s: float,
     rng: random.Random,
     acked: Any,
     on_ready: Any,
+    latencies: list[float],
 ) -> None:
     counter = 0
+    reports: dict[str, float] = {}  # report id -> when sent
 
     def ident() -> str:
         nonlocal counter
@@ -208,10 +228,33 @@ async def _speak(
             await ws.send(json.dumps(frame, separators=(",", ":")))
             await asyncio.sleep(period)
 
+    async def report() -> None:
+        await asyncio.sleep(rng.random() * report_s)
+        seq = 0
+        while True:
+            seq += 1
+            ended = time.time()
+            play = {
+                "item": f"tinh-62/v1-{seq % 7}", "template": "announcement",
+                "reason": "scheduled", "day": time.strftime("%Y-%m-%d"),
+                "started": ended - report_s, "ended": ended, "seconds": report_s,
+                "interrupted": False,
+            }  # fmt: skip
+            at = time.strftime("%Y-%m-%dT%H:%M:%S+07:00", time.gmtime(ended + 7 * 3600))
+            entry = {"seq": seq, "kind": "play", "at": at, "data": play}
+            ref = ident()
+            reports[ref] = time.monotonic()
+            frame = {"v": 1, "type": "report", "id": ref, "entries": [entry]}
+            await ws.send(json.dumps(frame, separators=(",", ":")))
+            await asyncio.sleep(report_s)
+
     beating: asyncio.Task[None] | None = None
+    reporting: asyncio.Task[None] | None = None
     if raw:
         on_ready()
         beating = asyncio.create_task(beat(heartbeat_s))
+        if report_s > 0:
+            reporting = asyncio.create_task(report())
     else:
         hello = {"board": board, "software": "0.1.0", "held": {}, "assets": [], "alerts": []}
         await ws.send(json.dumps({"v": 1, "type": "hello", "id": ident(), **hello}))
@@ -221,7 +264,13 @@ async def _speak(
             kind = message["type"]
             if kind == "welcome":
                 beating = asyncio.create_task(beat(float(message["heartbeat_s"])))
+                if report_s > 0:
+                    reporting = asyncio.create_task(report())
                 on_ready()
+            elif kind == "ack":
+                sent = reports.pop(str(message.get("ref")), None)
+                if sent is not None:
+                    latencies.append(time.monotonic() - sent)
             elif kind == "bundle":
                 payload = json.loads(base64.b64decode(message["signed"]["payload"]))
                 result = {"publisher": payload["publisher"], "version": payload["version"]}
@@ -232,8 +281,9 @@ async def _speak(
                 answer = {"v": 1, "type": "ack", "id": ident(), "ref": message["id"], "ok": True}
                 await ws.send(json.dumps(answer))
     finally:
-        if beating is not None:
-            beating.cancel()
+        for task in (beating, reporting):
+            if task is not None:
+                task.cancel()
 
 
 # -- the baseline: a bare websockets server ------------------------------------------------------
@@ -245,7 +295,6 @@ def raw_server(port: int) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     boards: set[ServerConnection] = set()
-    ack = '{"v":1,"type":"ack","id":"h1","ref":"b1","ok":true}'
 
     async def handler(ws: ServerConnection) -> None:
         assert ws.request is not None
@@ -259,9 +308,12 @@ def raw_server(port: int) -> None:
         boards.add(ws)
         try:
             async for frame in ws:
-                if isinstance(frame, str) and '"type":"heartbeat"' in frame[:40]:
-                    json.loads(frame)  # a server reads what it gets
-                    await ws.send(ack)
+                if isinstance(frame, str) and (
+                    '"type":"heartbeat"' in frame[:40] or '"type":"report"' in frame[:40]
+                ):
+                    message = json.loads(frame)  # a server reads what it gets
+                    answer = {"v": 1, "type": "ack", "id": "h1", "ref": message["id"], "ok": True}
+                    await ws.send(json.dumps(answer))
         finally:
             boards.discard(ws)
 
@@ -330,11 +382,12 @@ class Run:
         context = multiprocessing.get_context("fork")
         url = f"ws://127.0.0.1:{self.port}/board"
         share = -(-len(boards) // self.args.workers)
+        args = self.args
         for n in range(self.args.workers):
             part = boards[n * share : (n + 1) * share]
             worker = context.Process(
                 target=_worker,
-                args=(n, url, part, self.raw, self.args.heartbeat_s, self.queue),
+                args=(n, url, part, self.raw, args.heartbeat_s, args.report_s, self.queue),
                 daemon=True,
             )
             worker.start()
@@ -344,8 +397,8 @@ class Run:
             self._wait_ready(len(boards))
             yield self
         finally:
-            for worker in self.workers:
-                worker.terminate()
+            for running in self.workers:
+                running.terminate()
             if self.server is not None:
                 self.server.terminate()
                 self.server.wait(30)
@@ -389,6 +442,18 @@ class Run:
                 ready[rest[0]] = max(ready.get(rest[0], 0), rest[1])
             if time.monotonic() > deadline:
                 raise SystemExit(f"only {sum(ready.values())} of {total} boards connected")
+
+    def drain(self) -> list[float]:
+        """Return the report latencies the workers sent since the last call (the rest of what
+        waits in the queue is of no use between fan-outs)."""
+        out: list[float] = []
+        while True:
+            try:
+                kind, *rest = self.queue.get_nowait()
+            except queue.Empty:
+                return sorted(out)
+            if kind == "latency":
+                out.extend(rest[1])
 
     def process(self) -> psutil.Process:
         assert self.server is not None
@@ -437,8 +502,10 @@ def measure(args: argparse.Namespace, raw: bool, workdir: Path) -> dict[str, Any
         print(f"  {name}: {args.boards} boards connected; warming up", flush=True)
         time.sleep(args.warmup_s)
         process = run.process()
+        run.drain()  # latencies of the warm-up
         shares = _cpu_windows(process, args.steady_s)
         rss = process.memory_info().rss
+        latencies = run.drain()
         fan = [asyncio.run(run.fan_out(1_000 + n)) for n in range(args.fanouts)]
         return {
             "cpu_median": statistics.median(shares),
@@ -449,6 +516,9 @@ def measure(args: argparse.Namespace, raw: bool, workdir: Path) -> dict[str, Any
             "fan_p99": statistics.median(f[1] for f in fan),
             "fan_max": max(f[2] for f in fan),
             "applied": min(f[3] for f in fan),
+            "report_p50": _percentile(latencies, 0.5) if latencies else float("nan"),
+            "report_p95": _percentile(latencies, 0.95) if latencies else float("nan"),
+            "reports": len(latencies),
         }
 
 
@@ -457,6 +527,7 @@ def main() -> int:
     parser.add_argument("--boards", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--heartbeat-s", type=int, default=30)
+    parser.add_argument("--report-s", type=float, default=10.0, help="0: no reports")
     parser.add_argument("--warmup-s", type=float, default=35.0)
     parser.add_argument("--steady-s", type=float, default=60.0)
     parser.add_argument("--fanouts", type=int, default=3)
@@ -467,7 +538,8 @@ def main() -> int:
         return 0
     print(
         f"hub benchmark: {args.boards} boards in {args.workers} worker processes, heartbeats"
-        f" every {args.heartbeat_s} s, {os.cpu_count()} CPUs"
+        f" every {args.heartbeat_s} s, a report batch every {args.report_s:g} s,"
+        f" {os.cpu_count()} CPUs"
     )
     with tempfile.TemporaryDirectory(prefix="signage-bench-hub-") as scratch:
         base = measure(args, True, Path(scratch) / "raw")
@@ -491,6 +563,13 @@ def main() -> int:
         f" ({base['rss_boards'] / 2**20 * per_k:.1f} MiB per 1,000);"
         f" ratio {hub['rss_boards'] / max(base['rss_boards'], 1):.2f}"
     )
+    if args.report_s > 0:
+        print(
+            f"    report batch to its ack (durable): median {hub['report_p50'] * 1000:.0f} ms,"
+            f" p95 {hub['report_p95'] * 1000:.0f} ms over {hub['reports']} batches; baseline"
+            f" (no disk) median {base['report_p50'] * 1000:.0f} ms, p95"
+            f" {base['report_p95'] * 1000:.0f} ms"
+        )
     print(f"(b) fan-out of one bundle to {args.boards} boards (median of {args.fanouts} pushes)")
     print(
         f"    hub: 50% acked in {hub['fan_p50']:.2f} s, 99% in {hub['fan_p99']:.2f} s,"
