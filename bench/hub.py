@@ -8,8 +8,9 @@ realistic status every ``heartbeat_s`` seconds as the hub's welcome says, WebSoc
 (a) steady state: the hub's CPU (% of one core, from its own user+system time, in 5 s windows:
     median and p95) and RSS, in total and per 1,000 boards. Target for 5,000 boards: <= 25% of
     one core.
-    Each board also sends a report batch (one play) every ``report_s`` seconds, as a board
-    showing 10-second slides does; the hub acknowledges a batch only once it is on disk (group
+    Each board also sends a report batch of ``plays_per_report`` plays every ``report_s``
+    seconds: by default 3 every 30 s, as a board showing 10-second slides does with its
+    default ``report_hold_s``. The hub acknowledges a batch only once it is on disk (group
     commit), so the time from a batch to its ack is measured too (median and p95).
 (b) fan-out: a publisher pushes a signed text bundle to all boards; the time from the publish
     request to the 99th-percentile board's ack (and to the last one). Target: 99% <= 5 s.
@@ -17,7 +18,8 @@ Baseline in the same run: a bare websockets server with the same connections, th
 heartbeat frames answered by a fixed ack, and the same bundle frame broadcast: what the
 transport alone costs. Ratios hub / baseline are printed.
 
-    .venv/bin/python bench/hub.py [--boards 5000] [--workers 3] [--steady-s 60] [--report-s 10]
+    .venv/bin/python bench/hub.py [--boards 5000] [--workers 3] [--steady-s 60]
+        [--report-s 30] [--plays-per-report 3]
 """
 
 from __future__ import annotations
@@ -129,12 +131,12 @@ def _worker(
     boards: list[tuple[str, str]],
     raw: bool,
     heartbeat_s: int,
-    report_s: float,
+    report: tuple[float, int],
     out: Queue[Any],
 ) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    asyncio.run(_boards(slot, url, boards, raw, heartbeat_s, report_s, out))
+    asyncio.run(_boards(slot, url, boards, raw, heartbeat_s, report, out))
 
 
 async def _boards(
@@ -143,7 +145,7 @@ async def _boards(
     boards: list[tuple[str, str]],
     raw: bool,
     heartbeat_s: int,
-    report_s: float,
+    report: tuple[float, int],
     out: Queue[Any],
 ) -> None:
     acks: dict[int, list[float]] = {}
@@ -178,7 +180,7 @@ async def _boards(
                     open_timeout=120,
                 ) as ws:
                     await _speak(
-                        ws, board, raw, heartbeat_s, report_s, rng, acked, on_ready, latencies
+                        ws, board, raw, heartbeat_s, report, rng, acked, on_ready, latencies
                     )
             except (OSError, TimeoutError, Exception) as exc:
                 if isinstance(exc, asyncio.CancelledError):
@@ -205,7 +207,7 @@ async def _speak(
     board: str,
     raw: bool,
     heartbeat_s: int,
-    report_s: float,
+    report: tuple[float, int],
     rng: random.Random,
     acked: Any,
     on_ready: Any,
@@ -228,23 +230,28 @@ async def _speak(
             await ws.send(json.dumps(frame, separators=(",", ":")))
             await asyncio.sleep(period)
 
-    async def report() -> None:
+    report_s, plays = report
+
+    async def send_report() -> None:
         await asyncio.sleep(rng.random() * report_s)
         seq = 0
         while True:
-            seq += 1
-            ended = time.time()
-            play = {
-                "item": f"tinh-62/v1-{seq % 7}", "template": "announcement",
-                "reason": "scheduled", "day": time.strftime("%Y-%m-%d"),
-                "started": ended - report_s, "ended": ended, "seconds": report_s,
-                "interrupted": False,
-            }  # fmt: skip
-            at = time.strftime("%Y-%m-%dT%H:%M:%S+07:00", time.gmtime(ended + 7 * 3600))
-            entry = {"seq": seq, "kind": "play", "at": at, "data": play}
+            entries = []
+            for _ in range(plays):
+                seq += 1
+                ended = time.time()
+                slide_s = report_s / plays
+                play = {
+                    "item": f"tinh-62/v1-{seq % 7}", "template": "announcement",
+                    "reason": "scheduled", "day": time.strftime("%Y-%m-%d"),
+                    "started": ended - slide_s, "ended": ended, "seconds": slide_s,
+                    "interrupted": False,
+                }  # fmt: skip
+                at = time.strftime("%Y-%m-%dT%H:%M:%S+07:00", time.gmtime(ended + 7 * 3600))
+                entries.append({"seq": seq, "kind": "play", "at": at, "data": play})
             ref = ident()
             reports[ref] = time.monotonic()
-            frame = {"v": 1, "type": "report", "id": ref, "entries": [entry]}
+            frame = {"v": 1, "type": "report", "id": ref, "entries": entries}
             await ws.send(json.dumps(frame, separators=(",", ":")))
             await asyncio.sleep(report_s)
 
@@ -254,7 +261,7 @@ async def _speak(
         on_ready()
         beating = asyncio.create_task(beat(heartbeat_s))
         if report_s > 0:
-            reporting = asyncio.create_task(report())
+            reporting = asyncio.create_task(send_report())
     else:
         hello = {"board": board, "software": "0.1.0", "held": {}, "assets": [], "alerts": []}
         await ws.send(json.dumps({"v": 1, "type": "hello", "id": ident(), **hello}))
@@ -265,7 +272,7 @@ async def _speak(
             if kind == "welcome":
                 beating = asyncio.create_task(beat(float(message["heartbeat_s"])))
                 if report_s > 0:
-                    reporting = asyncio.create_task(report())
+                    reporting = asyncio.create_task(send_report())
                 on_ready()
             elif kind == "ack":
                 sent = reports.pop(str(message.get("ref")), None)
@@ -383,11 +390,12 @@ class Run:
         url = f"ws://127.0.0.1:{self.port}/board"
         share = -(-len(boards) // self.args.workers)
         args = self.args
+        reporting = (args.report_s, args.plays_per_report)
         for n in range(self.args.workers):
             part = boards[n * share : (n + 1) * share]
             worker = context.Process(
                 target=_worker,
-                args=(n, url, part, self.raw, args.heartbeat_s, args.report_s, self.queue),
+                args=(n, url, part, self.raw, args.heartbeat_s, reporting, self.queue),
                 daemon=True,
             )
             worker.start()
@@ -527,7 +535,8 @@ def main() -> int:
     parser.add_argument("--boards", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--heartbeat-s", type=int, default=30)
-    parser.add_argument("--report-s", type=float, default=10.0, help="0: no reports")
+    parser.add_argument("--report-s", type=float, default=30.0, help="0: no reports")
+    parser.add_argument("--plays-per-report", type=int, default=3)
     parser.add_argument("--warmup-s", type=float, default=35.0)
     parser.add_argument("--steady-s", type=float, default=60.0)
     parser.add_argument("--fanouts", type=int, default=3)
@@ -538,7 +547,8 @@ def main() -> int:
         return 0
     print(
         f"hub benchmark: {args.boards} boards in {args.workers} worker processes, heartbeats"
-        f" every {args.heartbeat_s} s, a report batch every {args.report_s:g} s,"
+        f" every {args.heartbeat_s} s, a report batch of {args.plays_per_report} plays every"
+        f" {args.report_s:g} s,"
         f" {os.cpu_count()} CPUs"
     )
     with tempfile.TemporaryDirectory(prefix="signage-bench-hub-") as scratch:

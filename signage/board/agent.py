@@ -597,6 +597,7 @@ def play(
             tz,
             ca_file=config.hub_ca_file,
             allow_insecure=config.allow_insecure,
+            report_hold_s=config.report_hold_s,
         )
 
     def on_shown(show: Show, wall: float) -> None:

@@ -35,7 +35,7 @@ _KEYS: dict[str, set[str]] = {
         "chime",
     },
     "data": {"dir", "cache_mb"},
-    "hub": {"url", "token_file", "trusted_keys", "allow_insecure", "ca_file"},
+    "hub": {"url", "token_file", "trusted_keys", "allow_insecure", "ca_file", "report_hold_s"},
     "power": {*DAY_NAMES, "command_on", "command_off"},
     "log": {"level"},
     "diag": {"hotkey", "close_after_s"},
@@ -71,6 +71,7 @@ class BoardConfig:
     hub_ca_file: Path | None = None
     trusted_keys: tuple[Path, ...] = ()
     allow_insecure: bool = False
+    report_hold_s: int = 30  # a play report waits up to this long to travel with others
     power_on: tuple[Window, ...] = ()  # empty: the screen is always on
     power_on_command: tuple[str, ...] = ()
     power_off_command: tuple[str, ...] = ()
@@ -195,6 +196,7 @@ def parse_config(data: Mapping[str, Any], base: Path = Path()) -> BoardConfig:
         hub_ca_file=r.path("hub.ca_file"),
         trusted_keys=tuple(r.paths("hub.trusted_keys")),
         allow_insecure=r.boolean("hub.allow_insecure", False),
+        report_hold_s=r.integer("hub.report_hold_s", defaults.report_hold_s, 0, 600),
         power_on=r.power(),
         power_on_command=tuple(r.strings("power.command_on")),
         power_off_command=tuple(r.strings("power.command_off")),

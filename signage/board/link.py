@@ -61,6 +61,8 @@ HEARTBEAT_S = 30.0  # until the hub's welcome says otherwise
 TICK_S = 1.0
 PING_S = 20.0
 REPORT_BATCH_BYTES = 512 * 1024  # well inside a control message
+REPORT_HOLD_S = 30.0  # a play report waits up to this long for others to travel with it
+REPORT_EAGER_ENTRIES = 20  # this many waiting go at once
 
 
 class LinkHooks(Protocol):
@@ -244,6 +246,7 @@ class Link:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
         backoff_base_s: float = BACKOFF_BASE_S,
+        report_hold_s: float = REPORT_HOLD_S,
     ) -> None:
         check_url(url, allow_insecure)
         self.url = url
@@ -268,6 +271,9 @@ class Link:
         self._progress_at = 0.0  # when a requested asset last moved (clock)
         self._up_at: float | None = None  # when this connection's welcome arrived (clock)
         self._resync: str | None = None  # why this connection must end and be dialled again
+        self.report_hold_s = report_hold_s
+        self._held_since: float | None = None  # when the reports now waiting began to wait
+        self._eager = True  # the first batch of a connection goes at once (the backlog)
 
     @property
     def resyncing(self) -> bool:
@@ -416,6 +422,7 @@ class Link:
             self.stats.state = "sync"
             self.stats.connected_since = time.time()
             self._up_at = self.clock()
+            self._eager = True
             self._event(
                 "connected", reconnects=self.stats.reconnects, session=message.fields["session"]
             )
@@ -617,9 +624,30 @@ class Link:
         self._sent_at = {ident: self.clock()}
 
     def _send_reports(self, session: Session) -> None:
+        """Send the oldest waiting reports, one batch in flight at a time. A play report waits
+        up to ``report_hold_s`` for others (a board showing 10-second slides sends one batch of
+        three every 30 s, not three batches: a third of the hub's work per board); events, a
+        backlog of REPORT_EAGER_ENTRIES and the first batch after connecting go at once."""
         if self._reports:
             return  # one batch in flight at a time
         entries = self.journal.pending(MAX_REPORT_ENTRIES)
+        if not entries:
+            self._held_since = None
+            self._eager = False
+            return
+        now = self.clock()
+        if self._held_since is None:
+            self._held_since = now
+        due = (
+            self._eager
+            or now - self._held_since >= self.report_hold_s
+            or len(entries) >= REPORT_EAGER_ENTRIES
+            or any(entry.kind != "play" for entry in entries)
+        )
+        if not due:
+            return
+        self._eager = False
+        self._held_since = None
         size = 0
         for count, entry in enumerate(entries):
             size += len(json.dumps(entry.to_json(), ensure_ascii=False).encode()) + 1

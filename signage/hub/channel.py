@@ -80,6 +80,7 @@ class ChannelStats:
     board: str | None = None
     heartbeats: list[Mapping[str, Any]] = field(default_factory=list)
     reports: list[Mapping[str, Any]] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)  # entries per report message
     faults: list[Fault] = field(default_factory=list)
     chunks_sent: int = 0
     messages_in: int = 0  # text frames received
@@ -98,6 +99,7 @@ class Recorder:
 
     async def reports(self, channel: BoardChannel, entries: list[Mapping[str, Any]]) -> None:
         channel.stats.reports.extend(entries)
+        channel.stats.batches.append(len(entries))
 
     def acked(self, channel: BoardChannel, kind: str, key: str, ack: Acked) -> None:
         pass

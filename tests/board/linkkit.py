@@ -192,6 +192,7 @@ def make_board(
     token: str = TOKEN,
     board_id: str = "xa-sa-thay-01",
     clock: Callable[[], float] = time.monotonic,
+    report_hold_s: float = 0.0,
 ) -> Board:
     store = ContentStore(data / "store")
     sync = ContentSync(store, trust, library(), area, TZ, 40_000_000)
@@ -208,6 +209,7 @@ def make_board(
         rng=random.Random(7),
         clock=clock,
         backoff_base_s=0.05,
+        report_hold_s=report_hold_s,
     )
     return Board(sync, link, hooks, journal)
 

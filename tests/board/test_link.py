@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ from signage.errors import ConfigError, ErrorCode
 from signage.hub.channel import BoardChannel
 from signage.protocol import Chunk, PrivateKey, Trust
 from tests.board.linkkit import (
+    TZ,
     FakeCatalog,
     TestHub,
     make_board,
@@ -308,6 +310,56 @@ def test_reports_leave_the_outbox_only_when_acknowledged(
             plays = [e for e in hub.latest().stats.reports if e["kind"] == "play"]
             assert len(plays) == 1200 and len(set(seqs)) == len(seqs)
             assert plays[0]["data"]["seconds"] == 10.0
+            await board.stop()
+
+    run(scenario())
+
+
+def test_play_reports_wait_to_travel_together_and_events_do_not(
+    tmp_path: Path, key: PrivateKey, trust: Trust
+) -> None:
+    """With report_hold_s, plays wait (up to the hold, or until REPORT_EAGER_ENTRIES) to go
+    in one batch; the backlog at connecting and events go at once."""
+    catalog = FakeCatalog(tmp_path / "hub" / "assets")
+    clock = [0.0]
+    start = datetime(2026, 11, 26, 8, 0, tzinfo=TZ)
+
+    async def scenario() -> None:
+        board = make_board(
+            tmp_path / "board", "ws://127.0.0.1:9/none", trust, clock=lambda: clock[0],
+            report_hold_s=30.0,
+        )  # fmt: skip
+        journal = board.journal
+
+        def play(n: int) -> None:
+            row = journal.start(f"i{n}", "announcement", "scheduled", start, start)
+            journal.end(row, start + timedelta(seconds=10))
+
+        def batches() -> list[int]:  # entries per report message, in order
+            return [size for channel in hub.channels for size in channel.stats.batches]
+
+        play(0)  # from before the connection: goes with the first batch
+        async with TestHub(catalog).running() as hub:
+            board.link.url = hub.url
+            await board.start()
+            await until(lambda: journal.pending_count() == 0)
+            first = len(batches())
+            for n in (1, 2, 3):  # three 10-second slides
+                play(n)
+                clock[0] += 10.0
+                await asyncio.sleep(1.5)  # the link looks every second
+                if n < 3:
+                    assert journal.pending_count() == n, "a play went alone"
+            assert journal.pending_count() == 3
+            clock[0] += 10.0  # the first has waited 30 s since the link saw it
+            await until(lambda: journal.pending_count() == 0)  # the three go together
+            assert batches()[first:] == [3]
+            journal.event("bundle_refused", start, error={"code": "x"})
+            await until(lambda: journal.pending_count() == 0)  # an event does not wait
+            for n in range(4, 4 + link_module.REPORT_EAGER_ENTRIES):
+                play(n)
+            await until(lambda: journal.pending_count() == 0)  # nor does a backlog
+            assert batches()[-1] == link_module.REPORT_EAGER_ENTRIES
             await board.stop()
 
     run(scenario())

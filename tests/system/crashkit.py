@@ -537,6 +537,7 @@ class BoardProcess:
             "[hub]\n"
             f'url = "{url}/board"\n'
             'token_file = "board.token"\n'
+            "report_hold_s = 2\n"  # the hold path, without slowing the final comparison
             f'trusted_keys = ["{PUBLISHER}.pub"]\n'
             "[log]\n"
             'level = "info"\n',
