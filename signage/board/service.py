@@ -180,8 +180,16 @@ def _signal_player(data_dir: Path) -> bool:
 
 
 def claim_pid(data_dir: Path) -> None:
-    """Record this process as the data dir's player (for ``signage blank``)."""
+    """Record this process as the data dir's player (for ``signage blank``), and sweep the
+    scratch files a crash or power cut left behind in the middle of :func:`write_atomic`
+    (a local-blank one only when old: ``signage blank`` may be writing one right now)."""
     (data_dir / PID_FILE).write_text(f"{os.getpid()}\n", encoding="utf-8")
+    now = time.time()
+    for name, min_age_s in ((STATUS_FILE, 0.0), (BLANK_FILE, 60.0)):
+        for scratch in data_dir.glob(f".{name}.*"):
+            with contextlib.suppress(OSError):
+                if now - scratch.stat().st_mtime >= min_age_s:
+                    scratch.unlink()
 
 
 def release_pid(data_dir: Path) -> None:

@@ -39,7 +39,9 @@ def fsync_dir(folder: Path) -> None:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that a crash leaves the old file or the new one, whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():  # a new publisher's folder: its name must last too
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fsync_dir(path.parent.parent)
     partial = path.with_name(f".{path.name}.{os.getpid()}.part")
     with open(partial, "wb") as out:
         out.write(data)

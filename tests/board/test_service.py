@@ -268,6 +268,22 @@ def test_pid_file_is_claimed_and_released(tmp_path: Path) -> None:
     assert (tmp_path / service.PID_FILE).exists()
 
 
+def test_claiming_the_data_dir_sweeps_scratch_files_a_crash_left(tmp_path: Path) -> None:
+    """A crash or power cut inside write_atomic leaves its temporary file; the next player
+    sweeps them, but not a fresh one `signage blank` may be writing at that moment."""
+    status = tmp_path / ".status.json.k2j4x9"
+    old_blank = tmp_path / ".local-blank.json.a8d0q1"
+    new_blank = tmp_path / ".local-blank.json.zz91pe"
+    for path in (status, old_blank, new_blank):
+        path.write_text("{", encoding="utf-8")
+    hour_ago = time.time() - 3600
+    os.utime(old_blank, (hour_ago, hour_ago))
+    (tmp_path / "status.json").write_text("{}", encoding="utf-8")
+    claim_pid(tmp_path)
+    assert not status.exists() and not old_blank.exists()
+    assert new_blank.exists() and (tmp_path / "status.json").exists()
+
+
 def test_a_stale_pid_file_does_not_signal_another_program(tmp_path: Path) -> None:
     other = subprocess.Popen(["sleep", "30"])
     try:
