@@ -2,7 +2,9 @@
 # (bash scripts/test.sh) runs a short version of each; these run them for real.
 #
 #   make soak   the player for SOAK_MINUTES on an accelerated programme, then the crash test
-#               with CRASH_KILLS SIGKILLs and NETFAULT_S seconds of network faults
+#               with CRASH_KILLS SIGKILLs, POWER_CUTS power cuts under the board's storage
+#               (needs FUSE; skipped where it cannot mount) and NETFAULT_S seconds of network
+#               faults
 #   make fuzz   the fuzz targets with FUZZ_EXAMPLES hypothesis examples each, then each target
 #               under atheris for ATHERIS_S seconds when atheris is installed
 #   make test   the whole default suite (what CI runs)
@@ -10,6 +12,7 @@
 PYTHON ?= .venv/bin/python
 SOAK_MINUTES ?= 60
 CRASH_KILLS ?= 200
+POWER_CUTS ?= 300
 NETFAULT_S ?= 600
 FUZZ_EXAMPLES ?= 20000
 ATHERIS_S ?= 120
@@ -26,6 +29,7 @@ test:
 soak: setup
 	$(PYTHON) -m tests.system.soak --minutes $(SOAK_MINUTES) --out soak.json
 	SIGNAGE_CRASH_KILLS=$(CRASH_KILLS) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/system/test_crash.py
+	SIGNAGE_POWERCUT_CUTS=$(POWER_CUTS) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/system/test_powercut.py
 	SIGNAGE_NETFAULT_S=$(NETFAULT_S) $(PYTHON) -m pytest -q -s -p no:cacheprovider tests/system/test_network_faults.py
 
 fuzz: setup
