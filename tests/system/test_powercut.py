@@ -68,7 +68,7 @@ PUBLISHER = "tinh-62"
 QUOTA = 1_500_000  # bytes of assets: eviction runs
 SIZES = (900, 6_000, 30_000, 120_000, 260_000)
 CHUNKS = (8192, 32768, 65536)
-CUTS = int(os.environ.get("SIGNAGE_POWERCUT_CUTS", "40"))
+CUTS = int(os.environ.get("SIGNAGE_POWERCUT_CUTS", "30"))
 # Half the cuts land right after the k-th request of a kind (lazyfs arm), k drawn up to:
 TRIGGERS = {"rename": 80, "fsync": 250, "write": 3000, "create": 80, "unlink": 40}
 
