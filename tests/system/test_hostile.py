@@ -461,13 +461,19 @@ def test_an_unsigned_alert_or_command_is_refused(tmp_path: Path) -> None:
 # == 2. assets =================================================================================
 
 
+def one_image_example(s: Scene, out: Path) -> tuple[bytes, str, bytes]:
+    """Build and sign the one-image example as the province's version 300 into ``out``;
+    return its envelope, its asset's sha256 and the asset's bytes."""
+    envelope = signed_example(s.province, out, 300)
+    (sha,) = [p.name for p in (out / "assets").iterdir()]
+    return envelope, sha, (out / "assets" / sha).read_bytes()
+
+
 def test_asset_bytes_that_do_not_match_the_hash_are_asset_hash_mismatch(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with scene(tmp_path) as s:
             out = tmp_path / "built"
-            envelope = signed_example(s.province, out, 300)
-            (sha,) = [p.name for p in (out / "assets").iterdir()]
-            good = (out / "assets" / sha).read_bytes()
+            envelope, sha, good = one_image_example(s, out)
             # The hub's copy was swapped for other bytes of the same size (a hub taken over,
             # or its disk): the hub serves them, the board checks them.
             (s.rig.hub.assets_dir / sha).write_bytes(bytes(b ^ 0x5A for b in good))
@@ -514,9 +520,7 @@ def test_an_asset_larger_than_declared_is_asset_size_mismatch(tmp_path: Path) ->
     async def scenario() -> None:
         async with scene(tmp_path) as s:
             out = tmp_path / "built"
-            envelope = signed_example(s.province, out, 300)
-            (sha,) = [p.name for p in (out / "assets").iterdir()]
-            good = (out / "assets" / sha).read_bytes()
+            envelope, sha, good = one_image_example(s, out)
             (s.rig.hub.assets_dir / sha).write_bytes(good + b"\0" * 4096)
             # The reference hub would not publish it (its size is checked there too), so it
             # comes straight through the victim's connection, as from a hub taken over.

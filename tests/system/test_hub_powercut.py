@@ -30,7 +30,7 @@ from pathlib import Path
 import pytest
 
 from signage.hub.registry import SqliteRegistry, StoredBundle
-from tests.system.lazyfs import LazyMount, available
+from tests.system.lazyfs import LazyMount
 
 REPO = Path(__file__).resolve().parents[2]
 CUTS = int(os.environ.get("SIGNAGE_POWERCUT_HUB_CUTS", "8"))
@@ -134,13 +134,6 @@ def _run(root: Path, cuts: int, seed: int, broken: bool) -> tuple[list[str], int
             if found and broken:
                 break
     return problems, acked, bundles
-
-
-@pytest.fixture()
-def lazy_ok() -> None:
-    reason = available()
-    if reason is not None:
-        pytest.skip(reason)
 
 
 @pytest.mark.usefixtures("lazy_ok")

@@ -18,14 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.system.lazyfs import LazyMount, available
+from tests.system.lazyfs import LazyMount
 
 
 @pytest.fixture()
-def lazy(tmp_path: Path) -> Iterator[LazyMount]:
-    reason = available()
-    if reason is not None:
-        pytest.skip(reason)
+def lazy(tmp_path: Path, lazy_ok: None) -> Iterator[LazyMount]:
     with LazyMount(tmp_path / "backing", tmp_path / "mnt") as fs:
         yield fs
 

@@ -57,7 +57,7 @@ from signage.board.service import local_blank, read_status, set_local_blank, wri
 from signage.errors import StoreError
 from signage.model import AssetRef, Bundle, parse_bundle
 from signage.store import ContentStore, PlayLog
-from tests.system.lazyfs import LazyMount, available
+from tests.system.lazyfs import LazyMount
 
 if TYPE_CHECKING:
     from _typeshed import FileDescriptorLike
@@ -553,13 +553,6 @@ def _work_then_cut(
             tail = errors.read().decode(errors="replace")[-1500:]
             return f"the child ended by itself ({died}) before the cut: {tail}"
     return [line for line in lines if line and line != "ready"]
-
-
-@pytest.fixture()
-def lazy_ok() -> None:
-    reason = available()
-    if reason is not None:
-        pytest.skip(reason)
 
 
 def _seed() -> int:
